@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vt - the common part of the verbs tests.  Verbs code follows rdma-core's
+ * libibverbs/examples/rc_pingpong.c.  Every function returns 0 (or a valid
+ * object) on success and -1 (or NULL) after printing why on stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "vt.h"
+
+#define VT_TIMEOUT_MS	30000	/* no completion for this long: give up */
+#define VT_LANES	0x7f7f7f7f7f7f7f7fULL
+
+const char *vt_dev_name(void)
+{
+	const char *name = getenv("VT_DEV");
+
+	return name ? name : "rxe0";
+}
+
+int vt_gid_index(void)
+{
+	const char *gidx = getenv("VT_GID");
+
+	return gidx ? atoi(gidx) : 1;
+}
+
+struct ibv_context *vt_open_device(const char *name)
+{
+	struct ibv_context *context = NULL;
+	struct ibv_device **dev_list;
+	int i;
+
+	dev_list = ibv_get_device_list(NULL);
+	if (!dev_list) {
+		fprintf(stderr, "Couldn't get device list: %s\n", strerror(errno));
+		return NULL;
+	}
+	for (i = 0; dev_list[i]; i++)
+		if (!strcmp(ibv_get_device_name(dev_list[i]), name))
+			break;
+	if (!dev_list[i])
+		fprintf(stderr, "IB device %s not found\n", name);
+	else if (!(context = ibv_open_device(dev_list[i])))
+		fprintf(stderr, "Couldn't get context for %s\n", name);
+	ibv_free_device_list(dev_list);
+	return context;
+}
+
+/* Connect the QP to itself: its own QPN and GID are the destination. */
+static int vt_connect_qp(struct vt_ctx *ctx, int gidx)
+{
+	struct ibv_device_attr dev_attr;
+	struct ibv_qp_attr attr = {
+		.qp_state		= IBV_QPS_INIT,
+		.pkey_index		= 0,
+		.port_num		= VT_PORT,
+		.qp_access_flags	= IBV_ACCESS_REMOTE_WRITE |
+					  IBV_ACCESS_REMOTE_READ,
+	};
+
+	if (ibv_query_device(ctx->context, &dev_attr)) {
+		fprintf(stderr, "Couldn't query device\n");
+		return -1;
+	}
+	if (ibv_modify_qp(ctx->qp, &attr,
+			  IBV_QP_STATE              |
+			  IBV_QP_PKEY_INDEX         |
+			  IBV_QP_PORT               |
+			  IBV_QP_ACCESS_FLAGS)) {
+		fprintf(stderr, "Failed to modify QP to INIT\n");
+		return -1;
+	}
+
+	attr = (struct ibv_qp_attr) {
+		.qp_state		= IBV_QPS_RTR,
+		.path_mtu		= ctx->portinfo.active_mtu,
+		.dest_qp_num		= ctx->qp->qp_num,
+		.rq_psn			= 0,
+		.max_dest_rd_atomic	= dev_attr.max_qp_rd_atom < VT_MAX_WR ?
+					  dev_attr.max_qp_rd_atom : VT_MAX_WR,
+		.min_rnr_timer		= 12,
+		.ah_attr		= {
+			.is_global	= 1,
+			.grh		= {
+				.dgid		= ctx->gid,
+				.sgid_index	= gidx,
+				.hop_limit	= 1,
+			},
+			.sl		= 0,
+			.src_path_bits	= 0,
+			.port_num	= VT_PORT,
+		},
+	};
+	if (ibv_modify_qp(ctx->qp, &attr,
+			  IBV_QP_STATE              |
+			  IBV_QP_AV                 |
+			  IBV_QP_PATH_MTU           |
+			  IBV_QP_DEST_QPN           |
+			  IBV_QP_RQ_PSN             |
+			  IBV_QP_MAX_DEST_RD_ATOMIC |
+			  IBV_QP_MIN_RNR_TIMER)) {
+		fprintf(stderr, "Failed to modify QP to RTR\n");
+		return -1;
+	}
+
+	attr = (struct ibv_qp_attr) {
+		.qp_state		= IBV_QPS_RTS,
+		.timeout		= 14,
+		.retry_cnt		= 7,
+		.rnr_retry		= 7,
+		.sq_psn			= 0,
+		.max_rd_atomic		= dev_attr.max_qp_init_rd_atom < VT_MAX_WR ?
+					  dev_attr.max_qp_init_rd_atom : VT_MAX_WR,
+	};
+	if (ibv_modify_qp(ctx->qp, &attr,
+			  IBV_QP_STATE              |
+			  IBV_QP_TIMEOUT            |
+			  IBV_QP_RETRY_CNT          |
+			  IBV_QP_RNR_RETRY          |
+			  IBV_QP_SQ_PSN             |
+			  IBV_QP_MAX_QP_RD_ATOMIC)) {
+		fprintf(stderr, "Failed to modify QP to RTS\n");
+		return -1;
+	}
+	return 0;
+}
+
+/**
+ * vt_init_ctx - open $VT_DEV and bring up one RC QP connected to itself
+ * @ctx: zeroed context to fill in
+ *
+ * Return: 0, or -1 with @ctx left empty.
+ */
+int vt_init_ctx(struct vt_ctx *ctx)
+{
+	int gidx = vt_gid_index();
+
+	ctx->context = vt_open_device(vt_dev_name());
+	if (!ctx->context)
+		return -1;
+
+	if (ibv_query_port(ctx->context, VT_PORT, &ctx->portinfo)) {
+		fprintf(stderr, "Couldn't get port info\n");
+		goto clean_device;
+	}
+	if (ibv_query_gid(ctx->context, VT_PORT, gidx, &ctx->gid)) {
+		fprintf(stderr, "Couldn't read sgid of index %d\n", gidx);
+		goto clean_device;
+	}
+
+	ctx->pd = ibv_alloc_pd(ctx->context);
+	if (!ctx->pd) {
+		fprintf(stderr, "Couldn't allocate PD\n");
+		goto clean_device;
+	}
+
+	ctx->channel = ibv_create_comp_channel(ctx->context);
+	if (!ctx->channel) {
+		fprintf(stderr, "Couldn't create completion channel\n");
+		goto clean_pd;
+	}
+
+	/* Room for the completions of VT_MAX_WR sends and as many receives */
+	ctx->cq = ibv_create_cq(ctx->context, 2 * VT_MAX_WR, NULL,
+				ctx->channel, 0);
+	if (!ctx->cq) {
+		fprintf(stderr, "Couldn't create CQ\n");
+		goto clean_comp_channel;
+	}
+	if (ibv_req_notify_cq(ctx->cq, 0)) {
+		fprintf(stderr, "Couldn't request CQ notification\n");
+		goto clean_cq;
+	}
+
+	{
+		struct ibv_qp_init_attr init_attr = {
+			.send_cq = ctx->cq,
+			.recv_cq = ctx->cq,
+			.cap     = {
+				.max_send_wr  = VT_MAX_WR,
+				.max_recv_wr  = VT_MAX_WR,
+				.max_send_sge = 1,
+				.max_recv_sge = 1,
+			},
+			.qp_type = IBV_QPT_RC,
+		};
+
+		ctx->qp = ibv_create_qp(ctx->pd, &init_attr);
+		if (!ctx->qp) {
+			fprintf(stderr, "Couldn't create QP: %s\n", strerror(errno));
+			goto clean_cq;
+		}
+	}
+
+	if (vt_connect_qp(ctx, gidx))
+		goto clean_qp;
+	return 0;
+
+clean_qp:
+	ibv_destroy_qp(ctx->qp);
+clean_cq:
+	ibv_destroy_cq(ctx->cq);
+clean_comp_channel:
+	ibv_destroy_comp_channel(ctx->channel);
+clean_pd:
+	ibv_dealloc_pd(ctx->pd);
+clean_device:
+	ibv_close_device(ctx->context);
+	memset(ctx, 0, sizeof(*ctx));
+	return -1;
+}
+
+/**
+ * vt_close_ctx - release what vt_init_ctx() set up
+ * @ctx: context; may be zeroed, as after a skipped or failed setup
+ */
+void vt_close_ctx(struct vt_ctx *ctx)
+{
+	if (!ctx->context)
+		return;
+	if (ibv_destroy_qp(ctx->qp))
+		fprintf(stderr, "Couldn't destroy QP\n");
+	if (ibv_destroy_cq(ctx->cq))
+		fprintf(stderr, "Couldn't destroy CQ\n");
+	if (ibv_destroy_comp_channel(ctx->channel))
+		fprintf(stderr, "Couldn't destroy completion channel\n");
+	if (ibv_dealloc_pd(ctx->pd))
+		fprintf(stderr, "Couldn't deallocate PD\n");
+	if (ibv_close_device(ctx->context))
+		fprintf(stderr, "Couldn't release context\n");
+	memset(ctx, 0, sizeof(*ctx));
+}
+
+/*
+ * Take up to @n completions, sleeping on the channel while there are none.
+ * The CQ is always either armed or has an unread event, so no wakeup is lost.
+ */
+static int vt_poll(struct vt_ctx *ctx, struct ibv_wc *wc, int n)
+{
+	struct pollfd pfd = { .fd = ctx->channel->fd, .events = POLLIN };
+	struct ibv_cq *ev_cq;
+	void *ev_ctx;
+	int ne;
+
+	while (!(ne = ibv_poll_cq(ctx->cq, n, wc))) {
+		if (poll(&pfd, 1, VT_TIMEOUT_MS) != 1) {
+			fprintf(stderr, "No completion in %d ms\n", VT_TIMEOUT_MS);
+			return -1;
+		}
+		if (ibv_get_cq_event(ctx->channel, &ev_cq, &ev_ctx)) {
+			fprintf(stderr, "Failed to get cq_event\n");
+			return -1;
+		}
+		ibv_ack_cq_events(ev_cq, 1);
+		if (ibv_req_notify_cq(ctx->cq, 0)) {
+			fprintf(stderr, "Couldn't request CQ notification\n");
+			return -1;
+		}
+	}
+	if (ne < 0)
+		fprintf(stderr, "Poll CQ failed %d\n", ne);
+	return ne;
+}
+
+static int vt_post(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
+		   struct ibv_mr *local, struct ibv_mr *remote,
+		   size_t off, uint32_t len, uint64_t wr_id)
+{
+	struct ibv_sge list = {
+		.addr	= (uintptr_t)local->addr + off,
+		.length	= len,
+		.lkey	= local->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id		= wr_id,
+		.sg_list	= &list,
+		.num_sge	= 1,
+		.opcode		= opcode,
+		.send_flags	= IBV_SEND_SIGNALED,
+		.wr.rdma	= {
+			.remote_addr	= (uintptr_t)remote->addr + off,
+			.rkey		= remote->rkey,
+		},
+	};
+	struct ibv_send_wr *bad_wr;
+	int ret;
+
+	if (opcode == IBV_WR_SEND) {
+		struct ibv_sge rlist = {
+			.addr	= (uintptr_t)remote->addr + off,
+			.length	= len,
+			.lkey	= remote->lkey,
+		};
+		struct ibv_recv_wr rwr = {
+			.wr_id		= wr_id,
+			.sg_list	= &rlist,
+			.num_sge	= 1,
+		};
+		struct ibv_recv_wr *bad_rwr;
+
+		ret = ibv_post_recv(ctx->qp, &rwr, &bad_rwr);
+		if (ret) {
+			fprintf(stderr, "Couldn't post receive: %s\n", strerror(ret));
+			return -1;
+		}
+	}
+	ret = ibv_post_send(ctx->qp, &wr, &bad_wr);
+	if (ret)
+		fprintf(stderr, "Couldn't post send: %s\n", strerror(ret));
+	return ret ? -1 : 0;
+}
+
+/*
+ * Move @len bytes between the starts of two MRs in VT_CHUNK pieces with at
+ * most VT_MAX_WR of them in flight.  A receive completes before the ACK for
+ * its send is generated, so bounding the sends bounds the receives too.
+ */
+static int vt_xfer(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
+		   struct ibv_mr *local, struct ibv_mr *remote, size_t len)
+{
+	size_t nwr = (len + VT_CHUNK - 1) / VT_CHUNK;
+	size_t posted = 0, sent = 0, received = 0;
+	bool send = opcode == IBV_WR_SEND;
+	struct ibv_wc wc[2 * VT_MAX_WR];
+	int i, ne;
+
+	while (sent < nwr || (send && received < nwr)) {
+		for (; posted < nwr && posted - sent < VT_MAX_WR; posted++) {
+			size_t off = posted * VT_CHUNK;
+			size_t n = len - off < VT_CHUNK ? len - off : VT_CHUNK;
+
+			if (vt_post(ctx, opcode, local, remote, off, n, posted))
+				return -1;
+		}
+		ne = vt_poll(ctx, wc, 2 * VT_MAX_WR);
+		if (ne < 0)
+			return -1;
+		for (i = 0; i < ne; i++) {
+			if (wc[i].status != IBV_WC_SUCCESS) {
+				fprintf(stderr, "Failed status %s (%d) for wr_id %d\n",
+					ibv_wc_status_str(wc[i].status),
+					wc[i].status, (int)wc[i].wr_id);
+				return -1;
+			}
+			if (wc[i].opcode == IBV_WC_RECV)
+				received++;
+			else
+				sent++;
+		}
+	}
+	return 0;
+}
+
+/* RDMA WRITE @len bytes from the start of @src to the start of @dst */
+int vt_rdma_write(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
+		  size_t len)
+{
+	return vt_xfer(ctx, IBV_WR_RDMA_WRITE, src, dst, len);
+}
+
+/* RDMA READ @len bytes of (remote) @src into (local) @dst */
+int vt_rdma_read(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
+		 size_t len)
+{
+	return vt_xfer(ctx, IBV_WR_RDMA_READ, dst, src, len);
+}
+
+/* SEND @len bytes of @src into receives posted on @dst */
+int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
+	    size_t len)
+{
+	return vt_xfer(ctx, IBV_WR_SEND, src, dst, len);
+}
+
+/**
+ * vt_pins - read the global FOLL_PIN counters
+ * @acquired: nr_foll_pin_acquired
+ * @released: nr_foll_pin_released
+ *
+ * Return: 0, or -1 when /proc/vmstat has no such counters.
+ */
+int vt_pins(long *acquired, long *released)
+{
+	char name[64];
+	int found = 0;
+	long val;
+	FILE *f;
+
+	/* Fold the per-CPU deltas first, or the sums lag (needs root) */
+	f = fopen("/proc/sys/vm/stat_refresh", "w");
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+
+	f = fopen("/proc/vmstat", "r");
+	if (!f) {
+		perror("/proc/vmstat");
+		return -1;
+	}
+	while (fscanf(f, "%63s %ld", name, &val) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired")) {
+			*acquired = val;
+			found++;
+		} else if (!strcmp(name, "nr_foll_pin_released")) {
+			*released = val;
+			found++;
+		}
+	}
+	fclose(f);
+	if (found != 2) {
+		fprintf(stderr, "No nr_foll_pin_* counters in /proc/vmstat\n");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Pattern: 64-bit word i holds i spread over the low 7 bits of its bytes,
+ * XORed with 0x80 | (seed & 0x7f) in every byte.  Words of one buffer are
+ * distinct, no byte is zero, and patterns whose seeds differ in the low
+ * 7 bits differ in every byte, so stale data never counts as a match.
+ * Lengths are multiples of 8.
+ */
+static uint64_t vt_seed_word(unsigned int seed)
+{
+	return (0x80 | (seed & 0x7f)) * 0x0101010101010101ULL;
+}
+
+/* Next index in spread form: carries ripple through the 8th bits */
+static uint64_t vt_next(uint64_t w)
+{
+	return ((w | ~VT_LANES) + 1) & VT_LANES;
+}
+
+void vt_fill(void *buf, size_t len, unsigned int seed)
+{
+	uint64_t *p = buf, s = vt_seed_word(seed), w = 0;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++, w = vt_next(w))
+		p[i] = w ^ s;
+}
+
+/* Return how many bytes of @buf match the pattern of @seed */
+size_t vt_count(const void *buf, size_t len, unsigned int seed)
+{
+	const uint64_t *p = buf;
+	uint64_t s = vt_seed_word(seed), w = 0, x;
+	size_t i, n = 0;
+	int b;
+
+	for (i = 0; i < len / 8; i++, w = vt_next(w)) {
+		x = p[i] ^ w ^ s;
+		if (!x) {
+			n += 8;
+			continue;
+		}
+		for (b = 0; b < 64; b += 8)
+			n += !((x >> b) & 0xff);
+	}
+	return n;
+}
+
+/* Anonymous private memory, or NULL with errno set (MAP_HUGETLB: ENOMEM) */
+void *vt_alloc(size_t len, int flags)
+{
+	void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	return buf == MAP_FAILED ? NULL : buf;
+}
+
+void vt_free(void *buf, size_t len)
+{
+	if (buf)
+		munmap(buf, len);
+}
+
+/* 1 if @path is the root of a mount */
+int vt_is_mountpoint(const char *path)
+{
+	char parent[PATH_MAX];
+	struct stat st, pst;
+
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(path, &st) || stat(parent, &pst))
+		return 0;
+	return st.st_dev != pst.st_dev || st.st_ino == pst.st_ino;
+}
+
+/* 1 if @dir is a mount of filesystem type @fs ("ext4", "xfs", ...) */
+int vt_fs_is(const char *dir, const char *fs)
+{
+	static const struct {
+		const char	*name;
+		long		magic;
+	} fs_magic[] = {
+		{ "ext4",	EXT4_SUPER_MAGIC },
+		{ "xfs",	XFS_SUPER_MAGIC },
+		{ "btrfs",	BTRFS_SUPER_MAGIC },
+		{ "tmpfs",	TMPFS_MAGIC },
+	};
+	struct statfs sfs;
+	size_t i;
+
+	if (!vt_is_mountpoint(dir) || statfs(dir, &sfs))
+		return 0;
+	for (i = 0; i < sizeof(fs_magic) / sizeof(fs_magic[0]); i++)
+		if (!strcmp(fs, fs_magic[i].name))
+			return sfs.f_type == fs_magic[i].magic;
+	return 0;
+}
+
+/**
+ * vt_make_file - create a file in @dir holding @len bytes, on stable storage
+ * @dir: directory
+ * @len: size, a multiple of 8
+ * @seed: pattern to write, or 0 for zeroes
+ * @path: PATH_MAX buffer receiving the file name
+ *
+ * Return: a read-write descriptor, or -1.
+ */
+int vt_make_file(const char *dir, size_t len, unsigned int seed, char *path)
+{
+	size_t done = 0;
+	ssize_t ret;
+	char *buf;
+	int fd;
+
+	buf = calloc(1, len);
+	if (!buf) {
+		perror("calloc");
+		return -1;
+	}
+	if (seed)
+		vt_fill(buf, len, seed);
+
+	snprintf(path, PATH_MAX, "%s/vt-XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		fprintf(stderr, "Couldn't create %s: %s\n", path, strerror(errno));
+		goto free_buf;
+	}
+	for (; done < len; done += ret) {
+		ret = pwrite(fd, buf + done, len - done, done);
+		if (ret <= 0) {
+			fprintf(stderr, "Couldn't write %s: %s\n", path,
+				ret ? strerror(errno) : "short write");
+			goto out_unlink;
+		}
+	}
+	if (fsync(fd)) {
+		fprintf(stderr, "Couldn't fsync %s: %s\n", path, strerror(errno));
+		goto out_unlink;
+	}
+	free(buf);
+	return fd;
+
+out_unlink:
+	close(fd);
+	unlink(path);
+free_buf:
+	free(buf);
+	path[0] = '\0';
+	return -1;
+}
+
+/* Read @len bytes from offset 0 of @fd */
+int vt_read_file(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t ret;
+
+	for (; done < len; done += ret) {
+		ret = pread(fd, (char *)buf + done, len - done, done);
+		if (ret <= 0) {
+			fprintf(stderr, "Couldn't read file: %s\n",
+				ret ? strerror(errno) : "short read");
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vt - the common part of the verbs tests: one loopback RC QP on the
+ * Soft-RoCE device, data movers, pin accounting and data patterns.
+ */
+#ifndef VT_H
+#define VT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+#define VT_PORT		1
+#define VT_CHUNK	(1 << 20)	/* bytes per work request */
+#define VT_MAX_WR	16		/* work requests in flight */
+#define VT_MR_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ)
+
+struct vt_ctx {
+	struct ibv_context	*context;
+	struct ibv_comp_channel	*channel;
+	struct ibv_pd		*pd;
+	struct ibv_cq		*cq;
+	struct ibv_qp		*qp;
+	struct ibv_port_attr	portinfo;
+	union ibv_gid		gid;
+};
+
+const char *vt_dev_name(void);
+int vt_gid_index(void);
+struct ibv_context *vt_open_device(const char *name);
+
+int vt_init_ctx(struct vt_ctx *ctx);
+void vt_close_ctx(struct vt_ctx *ctx);
+
+int vt_rdma_write(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
+		  size_t len);
+int vt_rdma_read(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
+		 size_t len);
+int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
+	    size_t len);
+
+int vt_pins(long *acquired, long *released);
+
+void vt_fill(void *buf, size_t len, unsigned int seed);
+size_t vt_count(const void *buf, size_t len, unsigned int seed);
+
+void *vt_alloc(size_t len, int flags);
+void vt_free(void *buf, size_t len);
+int vt_is_mountpoint(const char *path);
+int vt_fs_is(const char *dir, const char *fs);
+int vt_make_file(const char *dir, size_t len, unsigned int seed, char *path);
+int vt_read_file(int fd, void *buf, size_t len);
+
+#endif /* VT_H */

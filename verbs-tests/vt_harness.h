@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The 6.1 kselftest harness plus what the verbs tests need on top of it.
+ *
+ * Its test_harness_run() ignores argv, so VT_HARNESS_MAIN provides the test
+ * selection options of later harnesses (-f/-F fixture, -v/-V variant,
+ * -t/-T test, -r fixture.variant.test; lower case includes, upper case
+ * excludes, the first match decides) and -l, which lists the full names.
+ */
+#ifndef VT_HARNESS_H
+#define VT_HARNESS_H
+
+#include <ctype.h>
+
+/* The 6.1 harness is not -Wextra clean, and vt_harness_main() replaces its runner */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "kselftest_harness.h"
+#pragma GCC diagnostic pop
+#include "vt.h"
+
+/* The 6.1 harness still runs the test body after FIXTURE_SETUP() skipped */
+#define VT_RETURN_IF_SKIPPED() do {					\
+	if (_metadata->skip)						\
+		return;							\
+} while (0)
+
+/* Teardown only: no ASSERT there, it would longjmp into teardown again */
+#define VT_EXPECT_PINS_BALANCED() do {					\
+	long __acquired = 0, __released = 0;				\
+									\
+	EXPECT_EQ(0, vt_pins(&__acquired, &__released));		\
+	EXPECT_EQ(__acquired, __released)				\
+		TH_LOG("FOLL_PIN pins left after the last MR is gone");	\
+} while (0)
+
+#define vt_for_each_test(f, v, t, no_variant)				\
+	for (f = __fixture_list; f; f = f->next)			\
+		for (v = f->variant ?: &no_variant; v; v = v->next)	\
+			for (t = f->tests; t; t = t->next)
+
+static bool vt_test_enabled(int argc, char **argv,
+			    struct __fixture_metadata *f,
+			    struct __fixture_variant_metadata *v,
+			    struct __test_metadata *t)
+{
+	bool has_positive = false;
+	const char *name;
+	char full[512];
+	int opt;
+
+	snprintf(full, sizeof(full), "%s%s%s.%s", f->name,
+		 v->name[0] ? "." : "", v->name, t->name);
+	optind = 1;
+	while ((opt = getopt(argc, argv, "lf:F:v:V:t:T:r:")) != -1) {
+		switch (tolower(opt)) {
+		case 'f':
+			name = f->name;
+			break;
+		case 'v':
+			name = v->name;
+			break;
+		case 't':
+			name = t->name;
+			break;
+		case 'r':
+			name = full;
+			break;
+		default:
+			continue;
+		}
+		has_positive |= islower(opt);
+		if (!strcmp(name, optarg))
+			return islower(opt);
+	}
+	return !has_positive;
+}
+
+static int vt_harness_main(int argc, char **argv)
+{
+	struct __fixture_variant_metadata no_variant = { .name = "", };
+	struct __fixture_variant_metadata *v;
+	unsigned int count = 0, pass_count = 0;
+	struct __fixture_metadata *f;
+	struct __test_results *results;
+	struct __test_metadata *t;
+	bool list = false;
+	int opt, ret = 0;
+
+	while ((opt = getopt(argc, argv, "hlf:F:v:V:t:T:r:")) != -1) {
+		if (opt == 'l') {
+			list = true;
+		} else if (opt == 'h' || opt == '?') {
+			fprintf(stderr,
+				"Usage: %s [-h|-l] [-f|-F|-v|-V|-t|-T|-r name]...\n"
+				"  -l       list tests as fixture.variant.test\n"
+				"  -f name  include fixture   -F name  exclude fixture\n"
+				"  -v name  include variant   -V name  exclude variant\n"
+				"  -t name  include test      -T name  exclude test\n"
+				"  -r name  include fixture.variant.test\n"
+				"Default: all tests. The first matching option decides.\n"
+				"Environment: VT_DEV (rxe0), VT_GID (1)\n",
+				argv[0]);
+			return opt == 'h' ? KSFT_PASS : KSFT_FAIL;
+		}
+	}
+
+	vt_for_each_test(f, v, t, no_variant) {
+		if (!vt_test_enabled(argc, argv, f, v, t))
+			continue;
+		if (list)
+			printf("%s%s%s.%s\n", f->name, v->name[0] ? "." : "",
+			       v->name, t->name);
+		count++;
+	}
+	if (list)
+		return KSFT_PASS;
+
+	results = mmap(NULL, sizeof(*results), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (results == MAP_FAILED)
+		ksft_exit_fail_msg("Couldn't map test results\n");
+
+	ksft_print_header();
+	ksft_set_plan(count);
+	vt_for_each_test(f, v, t, no_variant) {
+		if (!vt_test_enabled(argc, argv, f, v, t))
+			continue;
+		t->results = results;
+		__run_test(f, v, t);
+		t->results = NULL;
+		if (t->passed)
+			pass_count++;
+		else
+			ret = 1;
+	}
+	munmap(results, sizeof(*results));
+
+	ksft_print_msg("%s: %u / %u tests passed.\n", ret ? "FAILED" : "PASSED",
+		       pass_count, count);
+	ksft_exit(ret == 0);
+	return KSFT_FAIL;	/* unreachable */
+}
+
+#define VT_HARNESS_MAIN							\
+	static void __attribute__((constructor))			\
+	__constructor_order_last(void)					\
+	{								\
+		if (!__constructor_order)				\
+			__constructor_order = _CONSTRUCTOR_ORDER_BACKWARD; \
+	}								\
+	int main(int argc, char **argv)					\
+	{								\
+		return vt_harness_main(argc, argv);			\
+	}
+
+#endif /* VT_HARNESS_H */
