@@ -22,10 +22,15 @@ FIXTURE_VARIANT(anon_mr) {
 };
 
 FIXTURE_VARIANT_ADD(anon_mr, 4k) { .size = 4UL << 10, };
+
 FIXTURE_VARIANT_ADD(anon_mr, 64k) { .size = 64UL << 10, };
+
 FIXTURE_VARIANT_ADD(anon_mr, 1m) { .size = 1UL << 20, };
+
 FIXTURE_VARIANT_ADD(anon_mr, 16m) { .size = 16UL << 20, };
+
 FIXTURE_VARIANT_ADD(anon_mr, 256m) { .size = 256UL << 20, };
+
 FIXTURE_VARIANT_ADD(anon_mr, hugetlb) {
 	.size = 16UL << 20,
 	.flags = MAP_HUGETLB,
@@ -55,12 +60,8 @@ FIXTURE_SETUP(anon_mr)
 
 FIXTURE_TEARDOWN(anon_mr)
 {
-	if (self->src_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->src_mr));
-	}
-	if (self->dst_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->dst_mr));
-	}
+	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->dst_mr));
 	vt_close_ctx(&self->ctx);
 	VT_EXPECT_PINS_BALANCED();
 	vt_free(self->src, variant->size);

@@ -61,7 +61,8 @@ FIXTURE_SETUP(durability)
 {
 	char dir[32];
 
-	self->fd = self->dfd = -1;
+	self->fd = -1;
+	self->dfd = -1;
 	snprintf(dir, sizeof(dir), "/mnt/%s", variant->fs);
 	if (!vt_fs_is(dir, variant->fs))
 		SKIP(return, "%s is not a mounted %s", dir, variant->fs);
@@ -92,12 +93,8 @@ FIXTURE_SETUP(durability)
 
 FIXTURE_TEARDOWN(durability)
 {
-	if (self->map_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->map_mr));
-	}
-	if (self->src_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->src_mr));
-	}
+	EXPECT_EQ(0, vt_dereg_mr(self->map_mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
 	vt_close_ctx(&self->ctx);
 	VT_EXPECT_PINS_BALANCED();
 	vt_free(self->map, FILE_LEN);

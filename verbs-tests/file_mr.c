@@ -30,15 +30,19 @@ FIXTURE_VARIANT(file_mr) {
 FIXTURE_VARIANT_ADD(file_mr, ext4) {
 	.fs = "ext4", .dir = "/mnt/ext4", .map_flags = MAP_SHARED,
 };
+
 FIXTURE_VARIANT_ADD(file_mr, xfs) {
 	.fs = "xfs", .dir = "/mnt/xfs", .map_flags = MAP_SHARED,
 };
+
 FIXTURE_VARIANT_ADD(file_mr, btrfs) {
 	.fs = "btrfs", .dir = "/mnt/btrfs", .map_flags = MAP_SHARED,
 };
+
 FIXTURE_VARIANT_ADD(file_mr, tmpfs) {
 	.fs = "tmpfs", .dir = "/tmp", .map_flags = MAP_SHARED,
 };
+
 /* Falls back to /tmp without an ext4 disk */
 FIXTURE_VARIANT_ADD(file_mr, private) {
 	.fs = "ext4", .dir = "/mnt/ext4", .map_flags = MAP_PRIVATE,
@@ -84,15 +88,9 @@ FIXTURE_SETUP(file_mr)
 
 FIXTURE_TEARDOWN(file_mr)
 {
-	if (self->map_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->map_mr));
-	}
-	if (self->src_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->src_mr));
-	}
-	if (self->dst_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->dst_mr));
-	}
+	EXPECT_EQ(0, vt_dereg_mr(self->map_mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->dst_mr));
 	vt_close_ctx(&self->ctx);
 	VT_EXPECT_PINS_BALANCED();
 	vt_free(self->map, FILE_LEN);

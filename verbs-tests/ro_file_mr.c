@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A read-only MR over a read-only shared file mapping (O_RDONLY, PROT_READ):
- * registering it for remote read must work and RDMA READ must return the
- * file, while asking for write access on that mapping must be refused
- * without leaving pins behind.
+ * A read-only MR over a read-only shared file mapping (O_RDONLY, PROT_READ)
+ * of an ext4 or a tmpfs file: registering it for remote read must work and
+ * RDMA READ must return the file, while asking for write access on that
+ * mapping must be refused without leaving pins behind.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -21,15 +21,24 @@ FIXTURE(ro_file_mr) {
 	struct ibv_mr *map_mr, *dst_mr;
 };
 
+FIXTURE_VARIANT(ro_file_mr) {
+	const char *fs;
+	const char *dir;
+};
+
+FIXTURE_VARIANT_ADD(ro_file_mr, ext4) { .fs = "ext4", .dir = "/mnt/ext4", };
+FIXTURE_VARIANT_ADD(ro_file_mr, tmpfs) { .fs = "tmpfs", .dir = "/tmp", };
+
 FIXTURE_SETUP(ro_file_mr)
 {
-	const char *dir = vt_fs_is("/mnt/ext4", "ext4") ? "/mnt/ext4" : "/tmp";
 	int fd;
 
 	self->fd = -1;
+	if (!vt_fs_is(variant->dir, variant->fs))
+		SKIP(return, "%s is not a mounted %s", variant->dir, variant->fs);
 	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
 
-	fd = vt_make_file(dir, FILE_LEN, SEED_FILE, self->path);
+	fd = vt_make_file(variant->dir, FILE_LEN, SEED_FILE, self->path);
 	ASSERT_LE(0, fd);
 	close(fd);
 	self->fd = open(self->path, O_RDONLY);
@@ -48,12 +57,8 @@ FIXTURE_SETUP(ro_file_mr)
 
 FIXTURE_TEARDOWN(ro_file_mr)
 {
-	if (self->map_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->map_mr));
-	}
-	if (self->dst_mr) {
-		EXPECT_EQ(0, ibv_dereg_mr(self->dst_mr));
-	}
+	EXPECT_EQ(0, vt_dereg_mr(self->map_mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->dst_mr));
 	vt_close_ctx(&self->ctx);
 	VT_EXPECT_PINS_BALANCED();
 	vt_free(self->map, FILE_LEN);
@@ -66,6 +71,7 @@ FIXTURE_TEARDOWN(ro_file_mr)
 
 TEST_F(ro_file_mr, register_and_rdma_read)
 {
+	VT_RETURN_IF_SKIPPED();
 	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
 				  IBV_ACCESS_REMOTE_READ);
 	ASSERT_NE(NULL, self->map_mr)
@@ -81,6 +87,7 @@ TEST_F(ro_file_mr, write_access_on_ro_mapping_refused)
 	long acquired, released, base;
 	int err;
 
+	VT_RETURN_IF_SKIPPED();
 	ASSERT_EQ(0, vt_pins(&acquired, &released));
 	base = acquired - released;
 	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,

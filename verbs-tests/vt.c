@@ -51,10 +51,13 @@ struct ibv_context *vt_open_device(const char *name)
 	for (i = 0; dev_list[i]; i++)
 		if (!strcmp(ibv_get_device_name(dev_list[i]), name))
 			break;
-	if (!dev_list[i])
+	if (!dev_list[i]) {
 		fprintf(stderr, "IB device %s not found\n", name);
-	else if (!(context = ibv_open_device(dev_list[i])))
-		fprintf(stderr, "Couldn't get context for %s\n", name);
+	} else {
+		context = ibv_open_device(dev_list[i]);
+		if (!context)
+			fprintf(stderr, "Couldn't get context for %s\n", name);
+	}
 	ibv_free_device_list(dev_list);
 	return context;
 }
@@ -242,6 +245,12 @@ void vt_close_ctx(struct vt_ctx *ctx)
 	if (ibv_close_device(ctx->context))
 		fprintf(stderr, "Couldn't release context\n");
 	memset(ctx, 0, sizeof(*ctx));
+}
+
+/* ibv_dereg_mr() that takes NULL, for teardowns */
+int vt_dereg_mr(struct ibv_mr *mr)
+{
+	return mr ? ibv_dereg_mr(mr) : 0;
 }
 
 /*

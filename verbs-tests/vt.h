@@ -32,6 +32,7 @@ struct ibv_context *vt_open_device(const char *name);
 
 int vt_init_ctx(struct vt_ctx *ctx);
 void vt_close_ctx(struct vt_ctx *ctx);
+int vt_dereg_mr(struct ibv_mr *mr);
 
 int vt_rdma_write(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 		  size_t len);

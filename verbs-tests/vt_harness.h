@@ -37,7 +37,7 @@
 
 #define vt_for_each_test(f, v, t, no_variant)				\
 	for (f = __fixture_list; f; f = f->next)			\
-		for (v = f->variant ?: &no_variant; v; v = v->next)	\
+		for (v = f->variant ?: &(no_variant); v; v = v->next) \
 			for (t = f->tests; t; t = t->next)
 
 static bool vt_test_enabled(int argc, char **argv,
