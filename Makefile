@@ -11,7 +11,7 @@ BUILD      := build
 KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
-.PHONY: all deps kernels verbs-tests check demo clean FORCE
+.PHONY: all deps kernels verbs-tests check demo checkpatch bench-reg clean FORCE
 
 all: kernels verbs-tests
 
@@ -38,6 +38,13 @@ check: deps
 
 demo: deps
 	scripts/demo
+
+checkpatch: $(BUILD)/patched/bzImage
+	scripts/checkpatch
+
+# Registration cost per page, stock vs patched in one run.
+bench-reg: kernels
+	bench/reg-compare
 
 clean:
 	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests
