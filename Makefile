@@ -11,9 +11,10 @@ BUILD      := build
 KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
-.PHONY: all deps kernels verbs-tests check demo checkpatch bench-reg clean FORCE
+.PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench-reg \
+	peer-tests two-node fio-mr clean FORCE
 
-all: kernels verbs-tests
+all: kernels verbs-tests rxe-tools
 
 $(BUILD)/.deps: scripts/deps
 	scripts/deps
@@ -33,6 +34,9 @@ verbs-tests: $(BUILD)/stock/bzImage
 	$(MAKE) -s -C verbs-tests O=$(CURDIR)/$(BUILD)/verbs-tests KSFT=$(CURDIR)/$(KSFT)
 
 # The drivers build what is missing themselves, and time it.
+rxe-tools:
+	$(MAKE) -s -C rxe-setup O=$(CURDIR)/$(BUILD)/rxe-setup
+
 check: deps
 	scripts/check
 
@@ -46,7 +50,20 @@ checkpatch: $(BUILD)/patched/bzImage
 bench-reg: kernels
 	bench/reg-compare
 
+# rdma-core's pyverbs suite, stock vs patched; fails on any regression
+peer-tests: kernels
+	scripts/peer-tests
+
+# two guests on one virtual wire: perftest and the cross-node durability case
+two-node: kernels rxe-tools
+	rxe-setup/two-node
+
+# fio's rdma engine on a file-backed MR, checked on disk
+fio-mr: kernels
+	scripts/fio-mr
+
 clean:
-	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests
+	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests \
+		$(BUILD)/rxe-setup $(BUILD)/peer-tests $(BUILD)/two-node $(BUILD)/fio-mr
 
 FORCE:
