@@ -12,7 +12,7 @@ KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
 .PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench-reg \
-	peer-tests two-node fio-mr clean FORCE
+	peer-tests two-node fio-mr powercut clean FORCE
 
 all: kernels verbs-tests rxe-tools
 
@@ -61,6 +61,10 @@ two-node: kernels rxe-tools
 # fio's rdma engine on a file-backed MR, checked on disk
 fio-mr: kernels
 	scripts/fio-mr
+
+# fsync, then a power cut; the image is checked on the host (RUNS=20 FS=btrfs)
+powercut: kernels verbs-tests
+	scripts/powercut --kernel patched --fs $(or $(FS),ext4) --runs $(or $(RUNS),1)
 
 clean:
 	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests \

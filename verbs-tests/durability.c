@@ -7,9 +7,21 @@
  * Each round writes a new pattern into it by RDMA WRITE, syncs by the
  * variant's method and reads the file back with O_DIRECT.  The stock kernel
  * writes the pinned pages back once; later rounds find nothing on disk.
+ * munmap_then_sync does the same after unmapping the registered range: the
+ * pages stay pinned and owned by the MR, so the syncs must still write them.
+ *
+ * durability_bg: with no sync call at all, background writeback must write
+ * what the device wrote within a few expire intervals.  An O_DIRECT read of
+ * the file flushes its page cache first, so the test reads the file's blocks
+ * (FIEMAP) from the block device instead.
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
+#include <time.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include "vt_harness.h"
 
 #define FILE_LEN	((size_t)1 << 20)
@@ -108,27 +120,365 @@ FIXTURE_TEARDOWN(durability)
 		unlink(self->path);
 }
 
+/*
+ * One round: RDMA WRITE pattern @round over the file, sync, read it back
+ * with O_DIRECT and count the pattern.  @tag goes into the "# DUR" line;
+ * scripts/demo tabulates the untagged lines only.
+ */
+static void dur_round(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(durability) *self,
+		      const FIXTURE_VARIANT(durability) *variant,
+		      const char *tag, unsigned int round)
+{
+	size_t on_disk = 0;
+
+	vt_fill(self->src, FILE_LEN, round);
+	EXPECT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->map_mr,
+				   FILE_LEN));
+	EXPECT_EQ(0, sync_file(variant->sync, self->fd, self->map))
+		TH_LOG("%s: %s", variant->sync, strerror(errno));
+	if (!vt_read_file(self->dfd, self->buf, FILE_LEN))
+		on_disk = vt_count(self->buf, FILE_LEN, round);
+	printf("# DUR %sfs=%s sync=%s round=%u on_disk=%zu/%zu\n",
+	       tag, variant->fs, variant->sync, round, on_disk, FILE_LEN);
+	fflush(stdout);
+	EXPECT_EQ(FILE_LEN, on_disk) TH_LOG("round %u", round);
+}
+
 /* Every round runs even after a failed one: the table wants all of them */
 TEST_F_TIMEOUT(durability, rdma_write_sync_rounds, 120)
 {
 	unsigned int round;
-	size_t on_disk;
 
 	VT_RETURN_IF_SKIPPED();
-	for (round = 1; round <= ROUNDS; round++) {
-		vt_fill(self->src, FILE_LEN, round);
-		EXPECT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr,
-					   self->map_mr, FILE_LEN));
-		EXPECT_EQ(0, sync_file(variant->sync, self->fd, self->map))
-			TH_LOG("%s: %s", variant->sync, strerror(errno));
-		on_disk = 0;
-		if (!vt_read_file(self->dfd, self->buf, FILE_LEN))
-			on_disk = vt_count(self->buf, FILE_LEN, round);
-		printf("# DUR fs=%s sync=%s round=%u on_disk=%zu/%zu\n",
-		       variant->fs, variant->sync, round, on_disk, FILE_LEN);
-		fflush(stdout);
-		EXPECT_EQ(FILE_LEN, on_disk) TH_LOG("round %u", round);
+	for (round = 1; round <= ROUNDS; round++)
+		dur_round(_metadata, self, variant, "", round);
+}
+
+/*
+ * The registered range unmapped before the first round: nothing maps the
+ * pages any more, only the MR's pins and owner record hold them.  Round 1
+ * passes on the stock kernel too (the pin-time fault dirtied the pages).
+ */
+TEST_F_TIMEOUT(durability, munmap_then_sync, 120)
+{
+	unsigned int round;
+
+	VT_RETURN_IF_SKIPPED();
+	if (!strcmp(variant->sync, "msync"))
+		SKIP(return, "msync needs the mapping this test unmaps");
+	ASSERT_EQ(0, munmap(self->map, FILE_LEN))
+		TH_LOG("munmap: %s", strerror(errno));
+	self->map = NULL;
+	for (round = 1; round <= ROUNDS; round++)
+		dur_round(_metadata, self, variant, "test=munmap_then_sync ",
+			  round);
+}
+
+#define BG_SEED_FILE	0x40	/* differs from every round's pattern */
+#define BG_ROUNDS	2
+#define BG_WAIT_MS	10000	/* expire and flusher intervals are 1 s */
+#define BG_POLL_MS	100
+#define BG_EXTENTS	64
+
+/* A piece of the file and where it lies on the block device */
+struct bg_extent {
+	off_t	logical;
+	off_t	physical;
+	off_t	len;
+};
+
+FIXTURE(durability_bg) {
+	struct vt_ctx ctx;
+	char path[PATH_MAX];
+	char expire[32], interval[32];	/* sysctls to restore */
+	struct bg_extent ext[BG_EXTENTS];
+	int n_ext;
+	int fd, devfd;
+	void *map, *src, *buf;
+	struct ibv_mr *map_mr, *src_mr;
+};
+
+/* Filesystems whose FIEMAP gives byte offsets on their one block device */
+FIXTURE_VARIANT(durability_bg) {
+	const char *fs;
+};
+
+FIXTURE_VARIANT_ADD(durability_bg, ext4) { .fs = "ext4", };
+FIXTURE_VARIANT_ADD(durability_bg, xfs) { .fs = "xfs", };
+
+/* Set /proc/sys/vm/@name to @val, saving the old value in @old if given */
+static int bg_sysctl(const char *name, const char *val, char *old,
+		     size_t len)
+{
+	char path[128];
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/vm/%s", name);
+	fd = open(path, O_RDWR);
+	if (fd < 0) {
+		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
+		return -1;
 	}
+	if (old) {
+		n = pread(fd, old, len - 1, 0);
+		old[n > 0 ? n : 0] = '\0';
+	}
+	if (n >= 0)
+		n = pwrite(fd, val, strlen(val), 0);
+	if (n != (ssize_t)strlen(val))
+		fprintf(stderr, "Couldn't set %s to %s: %s\n", path, val,
+			strerror(errno));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+/* A /proc/vmstat counter, or -1 when there is no such counter */
+static long bg_vmstat(const char *counter)
+{
+	long val, ret = -1;
+	char name[64];
+	FILE *f;
+
+	/* Fold the per-CPU deltas first, or the sums lag */
+	f = fopen("/proc/sys/vm/stat_refresh", "w");
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &val) == 2)
+		if (!strcmp(name, counter))
+			ret = val;
+	fclose(f);
+	return ret;
+}
+
+/* The block device mounted on @dir, opened O_DIRECT; -1 */
+static int bg_open_dev(const char *dir)
+{
+	char dev[PATH_MAX] = "";
+	struct mntent *m;
+	FILE *f;
+
+	f = setmntent("/proc/mounts", "r");
+	if (!f)
+		return -1;
+	/* The last mount on @dir is the one on top */
+	while ((m = getmntent(f)))
+		if (!strcmp(m->mnt_dir, dir))
+			snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
+	endmntent(f);
+	if (!dev[0])
+		return -1;
+	return open(dev, O_RDONLY | O_DIRECT);
+}
+
+/*
+ * Where the file's FILE_LEN bytes lie on the device, without syncing it
+ * first (no FIEMAP_FLAG_SYNC).  Every byte must be in a plain extent.
+ */
+static int bg_map_file(FIXTURE_DATA(durability_bg) *self)
+{
+	const unsigned int bad = FIEMAP_EXTENT_UNKNOWN |
+				 FIEMAP_EXTENT_DELALLOC |
+				 FIEMAP_EXTENT_ENCODED |
+				 FIEMAP_EXTENT_DATA_ENCRYPTED |
+				 FIEMAP_EXTENT_NOT_ALIGNED |
+				 FIEMAP_EXTENT_DATA_INLINE |
+				 FIEMAP_EXTENT_DATA_TAIL |
+				 FIEMAP_EXTENT_UNWRITTEN;
+	struct fiemap_extent *fe;
+	struct fiemap *fm;
+	off_t covered = 0;
+	unsigned int i;
+	int ret = -1;
+
+	fm = calloc(1, sizeof(*fm) + BG_EXTENTS * sizeof(*fe));
+	if (!fm)
+		return -1;
+	fm->fm_length = FILE_LEN;
+	fm->fm_extent_count = BG_EXTENTS;
+	if (ioctl(self->fd, FS_IOC_FIEMAP, fm)) {
+		fprintf(stderr, "FS_IOC_FIEMAP: %s\n", strerror(errno));
+		goto out_free;
+	}
+	for (i = 0; i < fm->fm_mapped_extents && covered < (off_t)FILE_LEN;
+	     i++) {
+		fe = &fm->fm_extents[i];
+		if (fe->fe_flags & bad || (off_t)fe->fe_logical != covered) {
+			fprintf(stderr, "extent %u: logical %llu flags %#x\n", i,
+				(unsigned long long)fe->fe_logical, fe->fe_flags);
+			goto out_free;
+		}
+		self->ext[i] = (struct bg_extent) {
+			.logical	= fe->fe_logical,
+			.physical	= fe->fe_physical,
+			.len		= fe->fe_length,
+		};
+		if (covered + self->ext[i].len > (off_t)FILE_LEN)
+			self->ext[i].len = FILE_LEN - covered;
+		covered += self->ext[i].len;
+		self->n_ext = i + 1;
+	}
+	if (covered == (off_t)FILE_LEN)
+		ret = 0;
+	else
+		fprintf(stderr, "FIEMAP maps %lld of %zu bytes\n",
+			(long long)covered, FILE_LEN);
+out_free:
+	free(fm);
+	return ret;
+}
+
+/* Bytes of pattern @seed in the file's blocks on the device */
+static size_t bg_on_disk(FIXTURE_DATA(durability_bg) *self, unsigned int seed)
+{
+	struct bg_extent *e;
+	ssize_t ret;
+	int i;
+
+	for (i = 0; i < self->n_ext; i++) {
+		e = &self->ext[i];
+		ret = pread(self->devfd, (char *)self->buf + e->logical, e->len,
+			    e->physical);
+		if (ret != e->len) {
+			fprintf(stderr, "Couldn't read the device at %lld: %s\n",
+				(long long)e->physical,
+				ret < 0 ? strerror(errno) : "short read");
+			return 0;
+		}
+	}
+	return vt_count(self->buf, FILE_LEN, seed);
+}
+
+FIXTURE_SETUP(durability_bg)
+{
+	char dir[32];
+
+	self->fd = self->devfd = -1;
+	snprintf(dir, sizeof(dir), "/mnt/%s", variant->fs);
+	if (!vt_fs_is(dir, variant->fs))
+		SKIP(return, "%s is not a mounted %s", dir, variant->fs);
+	self->devfd = bg_open_dev(dir);
+	ASSERT_LE(0, self->devfd)
+		TH_LOG("no block device to open for %s: %s", dir,
+		       strerror(errno));
+	ASSERT_EQ(0, bg_sysctl("dirty_expire_centisecs", "100", self->expire,
+			       sizeof(self->expire)));
+	ASSERT_EQ(0, bg_sysctl("dirty_writeback_centisecs", "100",
+			       self->interval, sizeof(self->interval)));
+	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
+
+	self->fd = vt_make_file(dir, FILE_LEN, BG_SEED_FILE, self->path);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, bg_map_file(self));
+	self->buf = vt_alloc(FILE_LEN, 0);
+	ASSERT_NE(NULL, self->buf);
+	/* The mapping onto the device is right: it shows the synced file */
+	ASSERT_EQ(FILE_LEN, bg_on_disk(self, BG_SEED_FILE))
+		TH_LOG("the file's blocks on the device do not hold the file");
+
+	self->map = mmap(NULL, FILE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
+	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->map_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+
+	self->src = vt_alloc(FILE_LEN, 0);
+	ASSERT_NE(NULL, self->src);
+	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, FILE_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(durability_bg)
+{
+	EXPECT_EQ(0, vt_dereg_mr(self->map_mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
+	vt_close_ctx(&self->ctx);
+	VT_EXPECT_PINS_BALANCED();
+	if (self->interval[0])
+		EXPECT_EQ(0, bg_sysctl("dirty_writeback_centisecs",
+				       self->interval, NULL, 0));
+	if (self->expire[0])
+		EXPECT_EQ(0, bg_sysctl("dirty_expire_centisecs", self->expire,
+				       NULL, 0));
+	vt_free(self->map, FILE_LEN);
+	vt_free(self->src, FILE_LEN);
+	vt_free(self->buf, FILE_LEN);
+	if (self->devfd >= 0)
+		close(self->devfd);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->path[0])
+		unlink(self->path);
+}
+
+static long bg_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * Rounds of RDMA WRITE and no sync call: each pattern must show on the
+ * device within BG_WAIT_MS.  Round 1 passes on the stock kernel too (the
+ * pin-time fault dirtied the pages); from round 2 on only the redirtying of
+ * write-pinned pages gets them written, which longterm_file_pin_redirtied
+ * counts.
+ */
+TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
+{
+	long pages = FILE_LEN / getpagesize();
+	long redirtied0, redirtied, written0;
+	struct timespec t0;
+	unsigned int round;
+	size_t on_disk;
+	long ms;
+
+	VT_RETURN_IF_SKIPPED();
+	redirtied0 = bg_vmstat("longterm_file_pin_redirtied");
+	written0 = bg_vmstat("nr_written");
+	for (round = 1; round <= BG_ROUNDS; round++) {
+		vt_fill(self->src, FILE_LEN, round);
+		ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr,
+					   self->map_mr, FILE_LEN));
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			on_disk = bg_on_disk(self, round);
+			ms = bg_ms_since(&t0);
+			if (on_disk == FILE_LEN || ms >= BG_WAIT_MS)
+				break;
+			usleep(BG_POLL_MS * 1000);
+		}
+		printf("# DUR test=background_writeback fs=%s sync=none round=%u on_disk=%zu/%zu after_ms=%ld\n",
+		       variant->fs, round, on_disk, FILE_LEN, ms);
+		fflush(stdout);
+		EXPECT_EQ(FILE_LEN, on_disk)
+			TH_LOG("round %u: not on disk after %ld ms, no sync called",
+			       round, ms);
+	}
+
+	redirtied = bg_vmstat("longterm_file_pin_redirtied");
+	printf("# DUR test=background_writeback fs=%s longterm_file_pin_redirtied=%+ld nr_written=%+ld\n",
+	       variant->fs, redirtied - redirtied0,
+	       bg_vmstat("nr_written") - written0);
+	fflush(stdout);
+	EXPECT_LE(0, redirtied0)
+		TH_LOG("no longterm_file_pin_redirtied in /proc/vmstat");
+	if (redirtied0 >= 0)
+		EXPECT_LE(pages, redirtied - redirtied0)
+			TH_LOG("write-pinned pages dirtied for writeback");
 }
 
 VT_HARNESS_MAIN

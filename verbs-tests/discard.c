@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Truncate and hole-punch over a range a writable MR pins.  The device
+ * cannot be told to stop writing, so discarding its pages would silently
+ * drop what it writes afterwards: while the pin lasts, ftruncate() or
+ * open(O_TRUNC) to a size inside or before the range, FALLOC_FL_PUNCH_HOLE
+ * (or MADV_REMOVE) and FALLOC_FL_ZERO_RANGE over part of it,
+ * FALLOC_FL_COLLAPSE_RANGE or FALLOC_FL_INSERT_RANGE starting before its
+ * end, and FICLONERANGE into it must fail with ETXTBSY and change nothing.
+ * Discarding or shifting strictly beyond the range works, a read-only MR
+ * does not block truncate, and neither does an MR that is gone.
+ *
+ * A 4 MiB file holds a known pattern; the MR pins [1 MiB, 2 MiB) through a
+ * shared mapping of just that range.  Each case computes the expected size
+ * and contents first, does the operation, then checks them, and then checks
+ * that the MR still works: an RDMA WRITE must show in the mapping and in
+ * the file.  What the filesystem lacks (EOPNOTSUPP) skips the case.  The
+ * stock kernel discards the pinned pages: its ETXTBSY cases fail.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include "vt_harness.h"
+
+#define FILE_LEN	((off_t)4 << 20)
+#define PIN_OFF		((off_t)1 << 20)
+#define PIN_LEN		((off_t)1 << 20)
+#define PIN_END		(PIN_OFF + PIN_LEN)
+#define SEED_FILE	1
+#define SEED_NEW	2
+#define SEED_CLONE	3
+
+/* discard_op.mode values that are not fallocate() modes */
+#define DISCARD_TRUNCATE	(-1)	/* ftruncate() to @off */
+#define DISCARD_OPEN_TRUNC	(-2)	/* open() with O_TRUNC: to 0 */
+#define DISCARD_MADV_REMOVE	(-3)	/* madvise(MADV_REMOVE) of the mapping */
+#define DISCARD_CLONE		(-4)	/* FICLONERANGE of another file onto it */
+
+/* fallocate(@mode, @off, @len), or one of the above */
+struct discard_op {
+	const char	*name;
+	int		mode;
+	off_t		off;
+	off_t		len;
+};
+
+#define TRUNCATE(_size)							\
+	(&(struct discard_op){ "ftruncate", DISCARD_TRUNCATE, (_size), 0 })
+#define PUNCH(_off, _len)						\
+	(&(struct discard_op){ "FALLOC_FL_PUNCH_HOLE",			\
+			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, \
+			       (_off), (_len) })
+#define ZERO_RANGE(_off, _len)						\
+	(&(struct discard_op){ "FALLOC_FL_ZERO_RANGE",			\
+			       FALLOC_FL_ZERO_RANGE, (_off), (_len) })
+#define COLLAPSE(_off, _len)						\
+	(&(struct discard_op){ "FALLOC_FL_COLLAPSE_RANGE",		\
+			       FALLOC_FL_COLLAPSE_RANGE, (_off), (_len) })
+#define INSERT(_off, _len)						\
+	(&(struct discard_op){ "FALLOC_FL_INSERT_RANGE",		\
+			       FALLOC_FL_INSERT_RANGE, (_off), (_len) })
+#define OPEN_TRUNC							\
+	(&(struct discard_op){ "open(O_TRUNC)", DISCARD_OPEN_TRUNC, 0, 0 })
+#define MADV_REMOVE_RANGE(_off, _len)					\
+	(&(struct discard_op){ "MADV_REMOVE", DISCARD_MADV_REMOVE,	\
+			       (_off), (_len) })
+#define CLONE(_off, _len)						\
+	(&(struct discard_op){ "FICLONERANGE", DISCARD_CLONE, (_off), (_len) })
+
+FIXTURE(discard) {
+	struct vt_ctx ctx;
+	char dir[32];
+	char path[PATH_MAX];
+	int fd, ro_fd;
+	void *map, *ro_map, *src, *buf, *ref;
+	struct ibv_mr *mr, *src_mr;
+};
+
+FIXTURE_VARIANT(discard) {
+	const char *fs;
+};
+
+FIXTURE_VARIANT_ADD(discard, ext4) { .fs = "ext4", };
+FIXTURE_VARIANT_ADD(discard, xfs) { .fs = "xfs", };
+FIXTURE_VARIANT_ADD(discard, btrfs) { .fs = "btrfs", };
+
+FIXTURE_SETUP(discard)
+{
+	self->fd = self->ro_fd = -1;
+	snprintf(self->dir, sizeof(self->dir), "/mnt/%s", variant->fs);
+	if (!vt_fs_is(self->dir, variant->fs))
+		SKIP(return, "%s is not a mounted %s", self->dir, variant->fs);
+	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
+
+	self->fd = vt_make_file(self->dir, FILE_LEN, SEED_FILE, self->path);
+	ASSERT_LE(0, self->fd);
+	self->map = mmap(NULL, PIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->fd, PIN_OFF);
+	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
+
+	self->src = vt_alloc(PIN_LEN, 0);
+	ASSERT_NE(NULL, self->src);
+	vt_fill(self->src, PIN_LEN, SEED_NEW);
+	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, PIN_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+
+	/* What the file should hold, up to 2 * FILE_LEN after an insert */
+	self->ref = vt_alloc(2 * FILE_LEN, 0);
+	ASSERT_NE(NULL, self->ref);
+	vt_fill(self->ref, FILE_LEN, SEED_FILE);
+	self->buf = vt_alloc(2 * FILE_LEN, 0);
+	ASSERT_NE(NULL, self->buf);
+}
+
+FIXTURE_TEARDOWN(discard)
+{
+	EXPECT_EQ(0, vt_dereg_mr(self->mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
+	vt_close_ctx(&self->ctx);
+	VT_EXPECT_PINS_BALANCED();
+	vt_free(self->map, PIN_LEN);
+	vt_free(self->ro_map, PIN_LEN);
+	vt_free(self->src, PIN_LEN);
+	vt_free(self->ref, 2 * FILE_LEN);
+	vt_free(self->buf, 2 * FILE_LEN);
+	if (self->ro_fd >= 0)
+		close(self->ro_fd);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->path[0])
+		unlink(self->path);
+}
+
+/* Share the blocks of a new file holding SEED_CLONE at @off of the file */
+static int discard_clone(FIXTURE_DATA(discard) *self, off_t off, off_t len)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	fd = vt_make_file(self->dir, len, SEED_CLONE, path);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	ret = ioctl(self->fd, FICLONERANGE, &(struct file_clone_range) {
+		.src_fd		= fd,
+		.src_length	= len,
+		.dest_offset	= off,
+	});
+	close(fd);
+	return ret;
+}
+
+/* Do @op on the file: 0 or the errno */
+static int discard_do(FIXTURE_DATA(discard) *self, const struct discard_op *op)
+{
+	int ret, fd;
+
+	switch (op->mode) {
+	case DISCARD_TRUNCATE:
+		ret = ftruncate(self->fd, op->off);
+		break;
+	case DISCARD_OPEN_TRUNC:
+		fd = open(self->path, O_RDWR | O_TRUNC);
+		ret = fd < 0 ? -1 : close(fd);
+		break;
+	case DISCARD_MADV_REMOVE:
+		ret = madvise((char *)self->map + op->off - PIN_OFF, op->len,
+			      MADV_REMOVE);
+		break;
+	case DISCARD_CLONE:
+		ret = discard_clone(self, op->off, op->len);
+		break;
+	default:
+		ret = fallocate(self->fd, op->mode, op->off, op->len);
+		break;
+	}
+	return ret ? errno : 0;
+}
+
+/* Apply a successful @op to the expected contents @ref; the new size */
+static off_t discard_model(const struct discard_op *op, char *ref, off_t size)
+{
+	switch (op->mode) {
+	case DISCARD_TRUNCATE:
+	case DISCARD_OPEN_TRUNC:
+		return op->off;
+	case FALLOC_FL_COLLAPSE_RANGE:
+		memmove(ref + op->off, ref + op->off + op->len,
+			size - op->off - op->len);
+		return size - op->len;
+	case FALLOC_FL_INSERT_RANGE:
+		memmove(ref + op->off + op->len, ref + op->off, size - op->off);
+		memset(ref + op->off, 0, op->len);
+		return size + op->len;
+	case DISCARD_CLONE:
+		vt_fill(ref + op->off, op->len, SEED_CLONE);
+		return size;
+	default:
+		memset(ref + op->off, 0, op->len);
+		return size;
+	}
+}
+
+static off_t discard_size(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? -1 : st.st_size;
+}
+
+/* Bytes of the file's first @size that differ from the expected; -1 */
+static long discard_diff(FIXTURE_DATA(discard) *self, off_t size)
+{
+	const char *buf = self->buf, *ref = self->ref;
+	long n = 0;
+	off_t i;
+
+	if (vt_read_file(self->fd, self->buf, size))
+		return -1;
+	for (i = 0; i < size; i++)
+		n += buf[i] != ref[i];
+	return n;
+}
+
+/*
+ * @op while the writable MR pins [PIN_OFF, PIN_END): it must fail with @err
+ * (0: succeed) and leave the size and contents as computed first; then an
+ * RDMA WRITE through the MR must still reach the mapping and the file.
+ */
+static void discard_pinned(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(discard) *self,
+			   const FIXTURE_VARIANT(discard) *variant,
+			   const struct discard_op *op, int err)
+{
+	off_t size = FILE_LEN;
+	int ret;
+
+	if (!err)
+		size = discard_model(op, self->ref, size);
+	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+
+	ret = discard_do(self, op);
+	if (ret == EOPNOTSUPP)
+		SKIP(return, "%s: %s does not support it", variant->fs, op->name);
+	EXPECT_EQ(err, ret)
+		TH_LOG("%s at %lld (+%lld): %s, expected %s", op->name,
+		       (long long)op->off, (long long)op->len, strerror(ret),
+		       err ? strerror(err) : "success");
+	/* Past EOF the mapping would fault: stop when the size is wrong */
+	ASSERT_EQ(size, discard_size(self->fd))
+		TH_LOG("file size after %s", op->name);
+	EXPECT_EQ(0, discard_diff(self, size))
+		TH_LOG("bytes that differ from the expected file after %s",
+		       op->name);
+
+	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->mr,
+				   PIN_LEN));
+	EXPECT_EQ((size_t)PIN_LEN, vt_count(self->map, PIN_LEN, SEED_NEW))
+		TH_LOG("the RDMA WRITE is not in the mapping");
+	vt_fill((char *)self->ref + PIN_OFF, PIN_LEN, SEED_NEW);
+	EXPECT_EQ(0, discard_diff(self, size))
+		TH_LOG("bytes of the file that differ after the RDMA WRITE");
+}
+
+/* Into the pinned range: refused */
+TEST_F(discard, truncate_inside)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       TRUNCATE(PIN_OFF + PIN_LEN / 2), ETXTBSY);
+}
+
+/* Only the last pinned byte goes, inside the last pinned page */
+TEST_F(discard, truncate_last_byte)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant, TRUNCATE(PIN_END - 1), ETXTBSY);
+}
+
+TEST_F(discard, truncate_before)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant, TRUNCATE(PIN_OFF / 2), ETXTBSY);
+}
+
+TEST_F(discard, punch_inside)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       PUNCH(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY);
+}
+
+/* From before the range into its first pages */
+TEST_F(discard, punch_across_start)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       PUNCH(PIN_OFF - PIN_LEN / 8, PIN_LEN / 4), ETXTBSY);
+}
+
+TEST_F(discard, zero_range_inside)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       ZERO_RANGE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY);
+}
+
+/* Starts inside, before the end: the tail of the range moves */
+TEST_F(discard, collapse_inside)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       COLLAPSE(PIN_END - PIN_LEN / 16, PIN_LEN / 8), ETXTBSY);
+}
+
+/* Entirely before the range, which moves as a whole */
+TEST_F(discard, collapse_before)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       COLLAPSE(PIN_OFF - PIN_LEN / 8, PIN_LEN / 16), ETXTBSY);
+}
+
+/* Shifts the range's tail to make room */
+TEST_F(discard, insert_inside)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       INSERT(PIN_OFF + PIN_LEN / 2, PIN_LEN / 8), ETXTBSY);
+}
+
+/* Truncates to 0 on the way through open() */
+TEST_F(discard, open_trunc)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant, OPEN_TRUNC, ETXTBSY);
+}
+
+/* A hole punched through the registered mapping itself */
+TEST_F(discard, madv_remove_inside)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       MADV_REMOVE_RANGE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4),
+		       ETXTBSY);
+}
+
+/* Other blocks shared into the range (reflink): its pages are replaced */
+TEST_F(discard, clone_into)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       CLONE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY);
+}
+
+/* Strictly beyond the pinned range: allowed, up to its very edge */
+TEST_F(discard, truncate_at_end)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant, TRUNCATE(PIN_END), 0);
+}
+
+TEST_F(discard, punch_before)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       PUNCH(PIN_OFF - PIN_LEN / 4, PIN_LEN / 4), 0);
+}
+
+TEST_F(discard, punch_after)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant, PUNCH(PIN_END, PIN_LEN / 4), 0);
+}
+
+/*
+ * Shifting filesystems also invalidate the block before the offset (xfs
+ * stabilises the boundary), so a shift right at the end of the pinned range
+ * would drop its last page: refused.  One block further it is allowed.
+ */
+TEST_F(discard, collapse_at_end)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       COLLAPSE(PIN_END, PIN_LEN / 8), ETXTBSY);
+}
+
+TEST_F(discard, collapse_after)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       COLLAPSE(PIN_END + 4096, PIN_LEN / 8), 0);
+}
+
+TEST_F(discard, insert_after)
+{
+	VT_RETURN_IF_SKIPPED();
+	discard_pinned(_metadata, self, variant,
+		       INSERT(PIN_END + 4096, PIN_LEN / 8), 0);
+}
+
+/* A read-only MR over a PROT_READ mapping cannot lose writes: no refusal */
+TEST_F(discard, ro_mr_truncate)
+{
+	const struct discard_op *op = TRUNCATE(PIN_OFF + PIN_LEN / 2);
+	off_t size;
+	int ret;
+
+	VT_RETURN_IF_SKIPPED();
+	self->ro_fd = open(self->path, O_RDONLY);
+	ASSERT_LE(0, self->ro_fd)
+		TH_LOG("open %s: %s", self->path, strerror(errno));
+	self->ro_map = mmap(NULL, PIN_LEN, PROT_READ, MAP_SHARED, self->ro_fd,
+			    PIN_OFF);
+	ASSERT_NE(MAP_FAILED, self->ro_map) TH_LOG("mmap: %s", strerror(errno));
+	self->mr = ibv_reg_mr(self->ctx.pd, self->ro_map, PIN_LEN,
+			      IBV_ACCESS_REMOTE_READ);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register read-only MR: %s (errno %d)",
+		       strerror(errno), errno);
+
+	size = discard_model(op, self->ref, FILE_LEN);
+	ret = discard_do(self, op);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s under a read-only MR: %s", op->name, strerror(ret));
+	EXPECT_EQ(size, discard_size(self->fd));
+	EXPECT_EQ(0, discard_diff(self, size));
+}
+
+/* Once the MR is gone the range is an ordinary one, with the MR's data */
+TEST_F(discard, truncate_after_dereg)
+{
+	const struct discard_op *op = TRUNCATE(PIN_OFF + PIN_LEN / 2);
+	off_t size;
+	int ret;
+
+	VT_RETURN_IF_SKIPPED();
+	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->mr,
+				   PIN_LEN));
+	ASSERT_EQ(0, ibv_dereg_mr(self->mr));
+	self->mr = NULL;
+
+	vt_fill((char *)self->ref + PIN_OFF, PIN_LEN, SEED_NEW);
+	size = discard_model(op, self->ref, FILE_LEN);
+	ret = discard_do(self, op);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s after deregistration: %s", op->name, strerror(ret));
+	EXPECT_EQ(size, discard_size(self->fd));
+	EXPECT_EQ(0, discard_diff(self, size))
+		TH_LOG("bytes that differ from the RDMA WRITE's data");
+}
+
+VT_HARNESS_MAIN
