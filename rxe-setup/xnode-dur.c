@@ -35,16 +35,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
-#include <infiniband/verbs.h>
-
-#define XD_TIMEOUT_SEC	30	/* no completion for this long: give up */
-#define XD_LANES	0x7f7f7f7f7f7f7f7fULL
+#include "vt.h"
 
 /* What each side tells the other; the client's addr, rkey, len are 0 */
 struct xd_dest {
-	uint32_t	qpn;
-	uint32_t	psn;
-	union ibv_gid	gid;
+	struct vt_dest	qp;
 	uint64_t	addr;
 	uint32_t	rkey;
 	uint64_t	len;
@@ -55,12 +50,8 @@ struct xd_dest {
 #define XD_MSG_SIZE	(6 + 1 + 6 + 1 + 32 + 1 + 16 + 1 + 8 + 1 + 16 + 1)
 
 struct xd_ctx {
-	struct ibv_context	*context;
-	struct ibv_pd		*pd;
-	struct ibv_cq		*cq;
-	struct ibv_qp		*qp;
+	struct vt_ctx		vt;
 	struct ibv_mr		*mr;
-	struct ibv_port_attr	portinfo;
 	void			*buf;	/* client: anonymous; server: the file */
 	size_t			len;
 	int			fd;	/* server: the file, and O_DIRECT */
@@ -83,45 +74,6 @@ struct xd_opts {
 	const char	*servername;
 };
 
-/* Pattern of round @seed: as verbs-tests/vt.c, every byte differs per seed */
-static uint64_t xd_seed_word(unsigned int seed)
-{
-	return (0x80 | (seed & 0x7f)) * 0x0101010101010101ULL;
-}
-
-static uint64_t xd_next(uint64_t w)
-{
-	return ((w | ~XD_LANES) + 1) & XD_LANES;
-}
-
-static void xd_fill(void *buf, size_t len, unsigned int seed)
-{
-	uint64_t *p = buf, s = xd_seed_word(seed), w = 0;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++, w = xd_next(w))
-		p[i] = w ^ s;
-}
-
-static size_t xd_count(const void *buf, size_t len, unsigned int seed)
-{
-	const uint64_t *p = buf;
-	uint64_t s = xd_seed_word(seed), w = 0, x;
-	size_t i, n = 0;
-	int b;
-
-	for (i = 0; i < len / 8; i++, w = xd_next(w)) {
-		x = p[i] ^ w ^ s;
-		if (!x) {
-			n += 8;
-			continue;
-		}
-		for (b = 0; b < 64; b += 8)
-			n += !((x >> b) & 0xff);
-	}
-	return n;
-}
-
 static void gid_to_wire(const union ibv_gid *gid, char wgid[33])
 {
 	int i;
@@ -141,38 +93,15 @@ static void wire_to_gid(const char *wgid, union ibv_gid *gid)
 	}
 }
 
-static int xd_write_all(int fd, const void *buf, size_t len)
+/* All of @len on the blocking stream socket @sock, or -1 */
+static int xd_send(int sock, const void *buf, size_t len)
 {
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return send(sock, buf, len, 0) == (ssize_t)len ? 0 : -1;
 }
 
-static int xd_read_all(int fd, void *buf, size_t len)
+static int xd_recv(int sock, void *buf, size_t len)
 {
-	char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return recv(sock, buf, len, MSG_WAITALL) == (ssize_t)len ? 0 : -1;
 }
 
 /* Send ours, receive theirs: both sides write first, the socket buffers */
@@ -181,25 +110,25 @@ static int xd_exchange_dest(struct xd_ctx *ctx)
 	char msg[XD_MSG_SIZE], wgid[33];
 	struct xd_dest *d = &ctx->my_dest;
 
-	gid_to_wire(&d->gid, wgid);
-	snprintf(msg, sizeof(msg), XD_MSG_FMT, d->qpn, d->psn, wgid, d->addr,
-		 d->rkey, d->len);
-	if (xd_write_all(ctx->sock, msg, sizeof(msg))) {
+	gid_to_wire(&d->qp.gid, wgid);
+	snprintf(msg, sizeof(msg), XD_MSG_FMT, d->qp.qpn, d->qp.psn, wgid,
+		 d->addr, d->rkey, d->len);
+	if (xd_send(ctx->sock, msg, sizeof(msg))) {
 		fprintf(stderr, "Couldn't send local address: %s\n", strerror(errno));
 		return -1;
 	}
-	if (xd_read_all(ctx->sock, msg, sizeof(msg))) {
+	if (xd_recv(ctx->sock, msg, sizeof(msg))) {
 		fprintf(stderr, "Couldn't read remote address\n");
 		return -1;
 	}
 	msg[sizeof(msg) - 1] = '\0';
 	d = &ctx->rem_dest;
-	if (sscanf(msg, XD_MSG_FMT, &d->qpn, &d->psn, wgid, &d->addr, &d->rkey,
-		   &d->len) != 6) {
+	if (sscanf(msg, XD_MSG_FMT, &d->qp.qpn, &d->qp.psn, wgid, &d->addr,
+		   &d->rkey, &d->len) != 6) {
 		fprintf(stderr, "Couldn't parse remote address '%s'\n", msg);
 		return -1;
 	}
-	wire_to_gid(wgid, &d->gid);
+	wire_to_gid(wgid, &d->qp.gid);
 	return 0;
 }
 
@@ -270,37 +199,16 @@ static int xd_tcp_connect(const char *server, int port, int timeout)
 	return fd;
 }
 
-/* A file of @len bytes with allocated blocks, on stable storage */
+/* A file of @len bytes with allocated blocks, on stable storage, mapped */
 static int xd_make_file(struct xd_ctx *ctx, const char *path)
 {
-	char *zero;
-	size_t done;
-	ssize_t ret;
-
 	ctx->fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (ctx->fd < 0) {
 		fprintf(stderr, "Couldn't create %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	zero = calloc(1, ctx->len);
-	if (!zero) {
-		perror("calloc");
+	if (vt_write_file(ctx->fd, ctx->len, 0))
 		return -1;
-	}
-	for (done = 0; done < ctx->len; done += ret) {
-		ret = pwrite(ctx->fd, zero + done, ctx->len - done, done);
-		if (ret <= 0) {
-			fprintf(stderr, "Couldn't write %s: %s\n", path,
-				ret ? strerror(errno) : "short write");
-			free(zero);
-			return -1;
-		}
-	}
-	free(zero);
-	if (fsync(ctx->fd)) {
-		fprintf(stderr, "Couldn't fsync %s: %s\n", path, strerror(errno));
-		return -1;
-	}
 	ctx->dfd = open(path, O_RDONLY | O_DIRECT);
 	if (ctx->dfd < 0) {
 		fprintf(stderr, "Couldn't open %s O_DIRECT: %s\n", path,
@@ -322,30 +230,8 @@ static int xd_make_file(struct xd_ctx *ctx, const char *path)
 	return 0;
 }
 
-static struct ibv_context *xd_open_device(const char *name)
-{
-	struct ibv_context *context = NULL;
-	struct ibv_device **dev_list;
-	int i;
-
-	dev_list = ibv_get_device_list(NULL);
-	if (!dev_list) {
-		fprintf(stderr, "Couldn't get device list: %s\n", strerror(errno));
-		return NULL;
-	}
-	for (i = 0; dev_list[i]; i++)
-		if (!strcmp(ibv_get_device_name(dev_list[i]), name))
-			break;
-	if (!dev_list[i])
-		fprintf(stderr, "IB device %s not found\n", name);
-	else if (!(context = ibv_open_device(dev_list[i])))
-		fprintf(stderr, "Couldn't get context for %s\n", name);
-	ibv_free_device_list(dev_list);
-	return context;
-}
-
 /**
- * xd_init_ctx - the node's half: buffer, device, PD, MR, CQ, QP (in INIT)
+ * xd_init_ctx - the node's half: buffer, device, PD, CQ, QP (in RESET), MR
  * @ctx: zeroed context to fill in
  * @o: options; a server (no servername) maps and registers the file
  *
@@ -364,89 +250,26 @@ static int xd_init_ctx(struct xd_ctx *ctx, const struct xd_opts *o)
 		if (xd_make_file(ctx, o->file))
 			return -1;
 	} else {
-		ctx->buf = mmap(NULL, ctx->len, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (ctx->buf == MAP_FAILED) {
-			ctx->buf = NULL;
+		ctx->buf = vt_alloc(ctx->len, 0);
+		if (!ctx->buf) {
 			perror("mmap");
 			return -1;
 		}
 	}
 
-	ctx->context = xd_open_device(o->ib_devname);
-	if (!ctx->context)
+	if (vt_open_ctx(&ctx->vt, o->ib_devname, o->ib_port, o->gidx))
 		return -1;
-	if (ibv_query_port(ctx->context, o->ib_port, &ctx->portinfo)) {
-		fprintf(stderr, "Couldn't get port info\n");
-		return -1;
-	}
-	if (ibv_query_gid(ctx->context, o->ib_port, o->gidx, &ctx->my_dest.gid)) {
-		fprintf(stderr, "Couldn't read sgid of index %d\n", o->gidx);
-		return -1;
-	}
-
-	ctx->pd = ibv_alloc_pd(ctx->context);
-	if (!ctx->pd) {
-		fprintf(stderr, "Couldn't allocate PD\n");
-		return -1;
-	}
-
-	ctx->mr = ibv_reg_mr(ctx->pd, ctx->buf, ctx->len,
-			     IBV_ACCESS_LOCAL_WRITE |
-			     IBV_ACCESS_REMOTE_WRITE |
-			     IBV_ACCESS_REMOTE_READ);
+	ctx->mr = ibv_reg_mr(ctx->vt.pd, ctx->buf, ctx->len, VT_MR_ACCESS);
 	if (!ctx->mr) {
 		fprintf(stderr, "Couldn't register MR: %s\n", strerror(errno));
 		return -1;
 	}
 
-	ctx->cq = ibv_create_cq(ctx->context, 16, NULL, NULL, 0);
-	if (!ctx->cq) {
-		fprintf(stderr, "Couldn't create CQ\n");
-		return -1;
-	}
-
-	{
-		struct ibv_qp_init_attr init_attr = {
-			.send_cq = ctx->cq,
-			.recv_cq = ctx->cq,
-			.cap     = {
-				.max_send_wr  = 1,
-				.max_recv_wr  = 1,
-				.max_send_sge = 1,
-				.max_recv_sge = 1,
-			},
-			.qp_type = IBV_QPT_RC,
-		};
-
-		ctx->qp = ibv_create_qp(ctx->pd, &init_attr);
-		if (!ctx->qp) {
-			fprintf(stderr, "Couldn't create QP: %s\n", strerror(errno));
-			return -1;
-		}
-	}
-
-	{
-		struct ibv_qp_attr attr = {
-			.qp_state        = IBV_QPS_INIT,
-			.pkey_index      = 0,
-			.port_num        = o->ib_port,
-			.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-					   IBV_ACCESS_REMOTE_READ,
-		};
-
-		if (ibv_modify_qp(ctx->qp, &attr,
-				  IBV_QP_STATE              |
-				  IBV_QP_PKEY_INDEX         |
-				  IBV_QP_PORT               |
-				  IBV_QP_ACCESS_FLAGS)) {
-			fprintf(stderr, "Failed to modify QP to INIT\n");
-			return -1;
-		}
-	}
-
-	ctx->my_dest.qpn = ctx->qp->qp_num;
-	ctx->my_dest.psn = lrand48() & 0xffffff;
+	ctx->my_dest.qp = (struct vt_dest) {
+		.qpn	= ctx->vt.qp->qp_num,
+		.psn	= lrand48() & 0xffffff,
+		.gid	= ctx->vt.gid,
+	};
 	if (server) {
 		ctx->my_dest.addr = (uintptr_t)ctx->buf;
 		ctx->my_dest.rkey = ctx->mr->rkey;
@@ -462,26 +285,12 @@ static int xd_close_ctx(struct xd_ctx *ctx)
 
 	if (ctx->sock >= 0)
 		close(ctx->sock);
-	if (ctx->qp && ibv_destroy_qp(ctx->qp)) {
-		fprintf(stderr, "Couldn't destroy QP\n");
-		ret = -1;
-	}
-	if (ctx->cq && ibv_destroy_cq(ctx->cq)) {
-		fprintf(stderr, "Couldn't destroy CQ\n");
-		ret = -1;
-	}
 	if (ctx->mr && ibv_dereg_mr(ctx->mr)) {
 		fprintf(stderr, "Couldn't deregister MR\n");
 		ret = -1;
 	}
-	if (ctx->pd && ibv_dealloc_pd(ctx->pd)) {
-		fprintf(stderr, "Couldn't deallocate PD\n");
+	if (vt_close_ctx(&ctx->vt))
 		ret = -1;
-	}
-	if (ctx->context && ibv_close_device(ctx->context)) {
-		fprintf(stderr, "Couldn't release context\n");
-		ret = -1;
-	}
 	if (ctx->buf)
 		munmap(ctx->buf, ctx->len);
 	free(ctx->dbuf);
@@ -492,132 +301,31 @@ static int xd_close_ctx(struct xd_ctx *ctx)
 	return ret;
 }
 
-/* INIT -> RTR -> RTS towards the peer */
-static int xd_connect_qp(struct xd_ctx *ctx, const struct xd_opts *o)
-{
-	struct ibv_qp_attr attr = {
-		.qp_state		= IBV_QPS_RTR,
-		.path_mtu		= ctx->portinfo.active_mtu,
-		.dest_qp_num		= ctx->rem_dest.qpn,
-		.rq_psn			= ctx->rem_dest.psn,
-		.max_dest_rd_atomic	= 1,
-		.min_rnr_timer		= 12,
-		.ah_attr		= {
-			.is_global	= 1,
-			.grh		= {
-				.dgid		= ctx->rem_dest.gid,
-				.sgid_index	= o->gidx,
-				.hop_limit	= 1,
-			},
-			.sl		= 0,
-			.src_path_bits	= 0,
-			.port_num	= o->ib_port,
-		},
-	};
-
-	if (ibv_modify_qp(ctx->qp, &attr,
-			  IBV_QP_STATE              |
-			  IBV_QP_AV                 |
-			  IBV_QP_PATH_MTU           |
-			  IBV_QP_DEST_QPN           |
-			  IBV_QP_RQ_PSN             |
-			  IBV_QP_MAX_DEST_RD_ATOMIC |
-			  IBV_QP_MIN_RNR_TIMER)) {
-		fprintf(stderr, "Failed to modify QP to RTR\n");
-		return -1;
-	}
-
-	attr = (struct ibv_qp_attr) {
-		.qp_state	= IBV_QPS_RTS,
-		.timeout	= 14,
-		.retry_cnt	= 7,
-		.rnr_retry	= 7,
-		.sq_psn		= ctx->my_dest.psn,
-		.max_rd_atomic	= 1,
-	};
-	if (ibv_modify_qp(ctx->qp, &attr,
-			  IBV_QP_STATE              |
-			  IBV_QP_TIMEOUT            |
-			  IBV_QP_RETRY_CNT          |
-			  IBV_QP_RNR_RETRY          |
-			  IBV_QP_SQ_PSN             |
-			  IBV_QP_MAX_QP_RD_ATOMIC)) {
-		fprintf(stderr, "Failed to modify QP to RTS\n");
-		return -1;
-	}
-	return 0;
-}
-
-/* Client: one RDMA WRITE of the whole buffer over the remote MR */
-static int xd_rdma_write(struct xd_ctx *ctx)
-{
-	struct ibv_sge list = {
-		.addr	= (uintptr_t)ctx->buf,
-		.length	= ctx->len,
-		.lkey	= ctx->mr->lkey,
-	};
-	struct ibv_send_wr wr = {
-		.wr_id		= 1,
-		.sg_list	= &list,
-		.num_sge	= 1,
-		.opcode		= IBV_WR_RDMA_WRITE,
-		.send_flags	= IBV_SEND_SIGNALED,
-		.wr.rdma	= {
-			.remote_addr	= ctx->rem_dest.addr,
-			.rkey		= ctx->rem_dest.rkey,
-		},
-	};
-	struct ibv_send_wr *bad_wr;
-	time_t end = time(NULL) + XD_TIMEOUT_SEC;
-	struct ibv_wc wc;
-	int ne, ret;
-
-	ret = ibv_post_send(ctx->qp, &wr, &bad_wr);
-	if (ret) {
-		fprintf(stderr, "Couldn't post send: %s\n", strerror(ret));
-		return -1;
-	}
-	while (!(ne = ibv_poll_cq(ctx->cq, 1, &wc))) {
-		if (time(NULL) > end) {
-			fprintf(stderr, "No completion in %d s\n", XD_TIMEOUT_SEC);
-			return -1;
-		}
-		usleep(100);
-	}
-	if (ne < 0) {
-		fprintf(stderr, "Poll CQ failed %d\n", ne);
-		return -1;
-	}
-	if (wc.status != IBV_WC_SUCCESS) {
-		fprintf(stderr, "Failed status %s (%d) for wr_id %d\n",
-			ibv_wc_status_str(wc.status), wc.status, (int)wc.wr_id);
-		return -1;
-	}
-	return 0;
-}
-
 /* Server: fsync, read the file back with O_DIRECT, count the pattern */
 static int xd_check_round(struct xd_ctx *ctx, unsigned int round,
 			  size_t *on_disk)
 {
-	size_t done;
-	ssize_t ret;
-
 	if (fsync(ctx->fd)) {
 		fprintf(stderr, "Couldn't fsync: %s\n", strerror(errno));
 		return -1;
 	}
-	for (done = 0; done < ctx->len; done += ret) {
-		ret = pread(ctx->dfd, (char *)ctx->dbuf + done, ctx->len - done,
-			    done);
-		if (ret <= 0) {
-			fprintf(stderr, "Couldn't read the file O_DIRECT: %s\n",
-				ret ? strerror(errno) : "short read");
-			return -1;
-		}
-	}
-	*on_disk = xd_count(ctx->dbuf, ctx->len, round);
+	if (vt_read_file(ctx->dfd, ctx->dbuf, ctx->len))
+		return -1;
+	*on_disk = vt_count(ctx->dbuf, ctx->len, round);
 	return 0;
+}
+
+/* Client: RDMA WRITE the whole buffer over the server's MR */
+static int xd_rdma_write(struct xd_ctx *ctx)
+{
+	/* The server's MR as far as an RDMA WRITE needs it */
+	struct ibv_mr rem_mr = {
+		.addr	= (void *)(uintptr_t)ctx->rem_dest.addr,
+		.length	= ctx->rem_dest.len,
+		.rkey	= ctx->rem_dest.rkey,
+	};
+
+	return vt_rdma_write(&ctx->vt, ctx->mr, &rem_mr, ctx->len);
 }
 
 static void usage(const char *argv0)
@@ -697,7 +405,8 @@ int main(int argc, char *argv[])
 	ctx.sock = o.servername ?
 		xd_tcp_connect(o.servername, o.tcp_port, o.timeout) :
 		xd_tcp_listen_accept(o.tcp_port);
-	if (ctx.sock < 0 || xd_exchange_dest(&ctx) || xd_connect_qp(&ctx, &o))
+	if (ctx.sock < 0 || xd_exchange_dest(&ctx) ||
+	    vt_connect_qp(&ctx.vt, ctx.my_dest.qp.psn, &ctx.rem_dest.qp))
 		goto out;
 	if (o.servername && ctx.rem_dest.len != ctx.len) {
 		fprintf(stderr, "Server's MR is %" PRIu64 " bytes, ours %zu\n",
@@ -705,26 +414,26 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	/* Both QPs are in RTS before the first write: one more round trip */
-	if (xd_write_all(ctx.sock, "R", 1) || xd_read_all(ctx.sock, ack, 1)) {
+	if (xd_send(ctx.sock, "R", 1) || xd_recv(ctx.sock, ack, 1)) {
 		fprintf(stderr, "Couldn't sync with the peer\n");
 		goto out;
 	}
 
 	for (round = 1; round <= o.rounds; round++) {
 		if (o.servername) {
-			xd_fill(ctx.buf, ctx.len, round);
+			vt_fill(ctx.buf, ctx.len, round);
 			if (xd_rdma_write(&ctx))
 				goto out;
 			snprintf(ack, sizeof(ack), "%03u", round);
-			if (xd_write_all(ctx.sock, ack, 4) ||
-			    xd_read_all(ctx.sock, ack, 21)) {
+			if (xd_send(ctx.sock, ack, 4) ||
+			    xd_recv(ctx.sock, ack, 21)) {
 				fprintf(stderr, "Lost the server in round %u\n", round);
 				goto out;
 			}
 			ack[20] = '\0';
 			on_disk = strtoull(ack, NULL, 10);
 		} else {
-			if (xd_read_all(ctx.sock, ack, 4) ||
+			if (xd_recv(ctx.sock, ack, 4) ||
 			    strtoul(ack, NULL, 10) != round) {
 				fprintf(stderr, "Lost the client in round %u\n", round);
 				goto out;
@@ -732,7 +441,7 @@ int main(int argc, char *argv[])
 			if (xd_check_round(&ctx, round, &on_disk))
 				goto out;
 			snprintf(ack, sizeof(ack), "%020zu", on_disk);
-			if (xd_write_all(ctx.sock, ack, 21)) {
+			if (xd_send(ctx.sock, ack, 21)) {
 				fprintf(stderr, "Lost the client in round %u\n", round);
 				goto out;
 			}

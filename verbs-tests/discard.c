@@ -268,142 +268,56 @@ static void discard_pinned(struct __test_metadata *_metadata,
 		TH_LOG("bytes of the file that differ after the RDMA WRITE");
 }
 
-/* Into the pinned range: refused */
-TEST_F(discard, truncate_inside)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       TRUNCATE(PIN_OFF + PIN_LEN / 2), ETXTBSY);
-}
+/* A case of discard_pinned(): @_op must fail with @_err (0: succeed) */
+#define DISCARD_TEST(_name, _op, _err)					\
+	TEST_F(discard, _name)						\
+	{								\
+		VT_RETURN_IF_SKIPPED();					\
+		discard_pinned(_metadata, self, variant, _op, _err);	\
+	}
 
+/* Into the pinned range, or before it: refused */
+DISCARD_TEST(truncate_inside, TRUNCATE(PIN_OFF + PIN_LEN / 2), ETXTBSY)
 /* Only the last pinned byte goes, inside the last pinned page */
-TEST_F(discard, truncate_last_byte)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant, TRUNCATE(PIN_END - 1), ETXTBSY);
-}
-
-TEST_F(discard, truncate_before)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant, TRUNCATE(PIN_OFF / 2), ETXTBSY);
-}
-
-TEST_F(discard, punch_inside)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       PUNCH(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY);
-}
-
+DISCARD_TEST(truncate_last_byte, TRUNCATE(PIN_END - 1), ETXTBSY)
+DISCARD_TEST(truncate_before, TRUNCATE(PIN_OFF / 2), ETXTBSY)
+DISCARD_TEST(punch_inside, PUNCH(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4),
+	     ETXTBSY)
 /* From before the range into its first pages */
-TEST_F(discard, punch_across_start)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       PUNCH(PIN_OFF - PIN_LEN / 8, PIN_LEN / 4), ETXTBSY);
-}
-
-TEST_F(discard, zero_range_inside)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       ZERO_RANGE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY);
-}
-
+DISCARD_TEST(punch_across_start, PUNCH(PIN_OFF - PIN_LEN / 8, PIN_LEN / 4),
+	     ETXTBSY)
+DISCARD_TEST(zero_range_inside,
+	     ZERO_RANGE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY)
 /* Starts inside, before the end: the tail of the range moves */
-TEST_F(discard, collapse_inside)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       COLLAPSE(PIN_END - PIN_LEN / 16, PIN_LEN / 8), ETXTBSY);
-}
-
+DISCARD_TEST(collapse_inside, COLLAPSE(PIN_END - PIN_LEN / 16, PIN_LEN / 8),
+	     ETXTBSY)
 /* Entirely before the range, which moves as a whole */
-TEST_F(discard, collapse_before)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       COLLAPSE(PIN_OFF - PIN_LEN / 8, PIN_LEN / 16), ETXTBSY);
-}
-
+DISCARD_TEST(collapse_before, COLLAPSE(PIN_OFF - PIN_LEN / 8, PIN_LEN / 16),
+	     ETXTBSY)
 /* Shifts the range's tail to make room */
-TEST_F(discard, insert_inside)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       INSERT(PIN_OFF + PIN_LEN / 2, PIN_LEN / 8), ETXTBSY);
-}
-
+DISCARD_TEST(insert_inside, INSERT(PIN_OFF + PIN_LEN / 2, PIN_LEN / 8),
+	     ETXTBSY)
 /* Truncates to 0 on the way through open() */
-TEST_F(discard, open_trunc)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant, OPEN_TRUNC, ETXTBSY);
-}
-
+DISCARD_TEST(open_trunc, OPEN_TRUNC, ETXTBSY)
 /* A hole punched through the registered mapping itself */
-TEST_F(discard, madv_remove_inside)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       MADV_REMOVE_RANGE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4),
-		       ETXTBSY);
-}
-
+DISCARD_TEST(madv_remove_inside,
+	     MADV_REMOVE_RANGE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY)
 /* Other blocks shared into the range (reflink): its pages are replaced */
-TEST_F(discard, clone_into)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       CLONE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY);
-}
+DISCARD_TEST(clone_into, CLONE(PIN_OFF + PIN_LEN / 4, PIN_LEN / 4), ETXTBSY)
 
 /* Strictly beyond the pinned range: allowed, up to its very edge */
-TEST_F(discard, truncate_at_end)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant, TRUNCATE(PIN_END), 0);
-}
-
-TEST_F(discard, punch_before)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       PUNCH(PIN_OFF - PIN_LEN / 4, PIN_LEN / 4), 0);
-}
-
-TEST_F(discard, punch_after)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant, PUNCH(PIN_END, PIN_LEN / 4), 0);
-}
+DISCARD_TEST(truncate_at_end, TRUNCATE(PIN_END), 0)
+DISCARD_TEST(punch_before, PUNCH(PIN_OFF - PIN_LEN / 4, PIN_LEN / 4), 0)
+DISCARD_TEST(punch_after, PUNCH(PIN_END, PIN_LEN / 4), 0)
 
 /*
  * Shifting filesystems also invalidate the block before the offset (xfs
  * stabilises the boundary), so a shift right at the end of the pinned range
  * would drop its last page: refused.  One block further it is allowed.
  */
-TEST_F(discard, collapse_at_end)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       COLLAPSE(PIN_END, PIN_LEN / 8), ETXTBSY);
-}
-
-TEST_F(discard, collapse_after)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       COLLAPSE(PIN_END + 4096, PIN_LEN / 8), 0);
-}
-
-TEST_F(discard, insert_after)
-{
-	VT_RETURN_IF_SKIPPED();
-	discard_pinned(_metadata, self, variant,
-		       INSERT(PIN_END + 4096, PIN_LEN / 8), 0);
-}
+DISCARD_TEST(collapse_at_end, COLLAPSE(PIN_END, PIN_LEN / 8), ETXTBSY)
+DISCARD_TEST(collapse_after, COLLAPSE(PIN_END + 4096, PIN_LEN / 8), 0)
+DISCARD_TEST(insert_after, INSERT(PIN_END + 4096, PIN_LEN / 8), 0)
 
 /* A read-only MR over a PROT_READ mapping cannot lose writes: no refusal */
 TEST_F(discard, ro_mr_truncate)

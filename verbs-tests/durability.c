@@ -27,12 +27,18 @@
 #define FILE_LEN	((size_t)1 << 20)
 #define ROUNDS		4
 
+/* What both fixtures set up: a file mapped and registered, and a source */
+struct dur_file {
+	struct vt_ctx	ctx;
+	char		path[PATH_MAX];
+	int		fd;
+	void		*map, *src, *buf;
+	struct ibv_mr	*map_mr, *src_mr;
+};
+
 FIXTURE(durability) {
-	struct vt_ctx ctx;
-	char path[PATH_MAX];
-	int fd, dfd;
-	void *map, *src, *buf;
-	struct ibv_mr *map_mr, *src_mr;
+	struct dur_file f;
+	int dfd;
 };
 
 FIXTURE_VARIANT(durability) {
@@ -69,55 +75,73 @@ static int sync_file(const char *method, int fd, void *map)
 	return syncfs(fd);
 }
 
+/* The context, and a file in @dir holding pattern @seed (0: zeroes) */
+static void dur_make_file(struct __test_metadata *_metadata,
+			  struct dur_file *f, const char *dir,
+			  unsigned int seed)
+{
+	ASSERT_EQ(0, vt_init_ctx(&f->ctx));
+	f->fd = vt_make_file(dir, FILE_LEN, seed, f->path);
+	ASSERT_LE(0, f->fd);
+	f->buf = vt_alloc(FILE_LEN, 0);
+	ASSERT_NE(NULL, f->buf);
+}
+
+/* Map the file shared and register it, and the source of the RDMA WRITEs */
+static void dur_register(struct __test_metadata *_metadata,
+			 struct dur_file *f)
+{
+	f->map = mmap(NULL, FILE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      f->fd, 0);
+	ASSERT_NE(MAP_FAILED, f->map) TH_LOG("mmap: %s", strerror(errno));
+	f->map_mr = ibv_reg_mr(f->ctx.pd, f->map, FILE_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, f->map_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+
+	f->src = vt_alloc(FILE_LEN, 0);
+	ASSERT_NE(NULL, f->src);
+	f->src_mr = ibv_reg_mr(f->ctx.pd, f->src, FILE_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, f->src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+}
+
+/* Teardown only (no ASSERT): release @f, checking the pins balance */
+static void dur_release(struct __test_metadata *_metadata,
+			struct dur_file *f)
+{
+	EXPECT_EQ(0, vt_dereg_mr(f->map_mr));
+	EXPECT_EQ(0, vt_dereg_mr(f->src_mr));
+	vt_close_ctx(&f->ctx);
+	VT_EXPECT_PINS_BALANCED();
+	vt_free(f->map, FILE_LEN);
+	vt_free(f->src, FILE_LEN);
+	vt_free(f->buf, FILE_LEN);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->path[0])
+		unlink(f->path);
+}
+
 FIXTURE_SETUP(durability)
 {
 	char dir[32];
 
-	self->fd = -1;
+	self->f.fd = -1;
 	self->dfd = -1;
 	snprintf(dir, sizeof(dir), "/mnt/%s", variant->fs);
 	if (!vt_fs_is(dir, variant->fs))
 		SKIP(return, "%s is not a mounted %s", dir, variant->fs);
-	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
-
-	self->fd = vt_make_file(dir, FILE_LEN, 0, self->path);
-	ASSERT_LE(0, self->fd);
-	self->dfd = open(self->path, O_RDONLY | O_DIRECT);
+	dur_make_file(_metadata, &self->f, dir, 0);
+	self->dfd = open(self->f.path, O_RDONLY | O_DIRECT);
 	ASSERT_LE(0, self->dfd) TH_LOG("open O_DIRECT: %s", strerror(errno));
-	self->buf = aligned_alloc(4096, FILE_LEN);
-	ASSERT_NE(NULL, self->buf);
-
-	self->map = mmap(NULL, FILE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->fd, 0);
-	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
-	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->map_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
-
-	self->src = vt_alloc(FILE_LEN, 0);
-	ASSERT_NE(NULL, self->src);
-	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->src_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	dur_register(_metadata, &self->f);
 }
 
 FIXTURE_TEARDOWN(durability)
 {
-	EXPECT_EQ(0, vt_dereg_mr(self->map_mr));
-	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
-	vt_close_ctx(&self->ctx);
-	VT_EXPECT_PINS_BALANCED();
-	vt_free(self->map, FILE_LEN);
-	vt_free(self->src, FILE_LEN);
-	free(self->buf);
+	dur_release(_metadata, &self->f);
 	if (self->dfd >= 0)
 		close(self->dfd);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->path[0])
-		unlink(self->path);
 }
 
 /*
@@ -132,13 +156,13 @@ static void dur_round(struct __test_metadata *_metadata,
 {
 	size_t on_disk = 0;
 
-	vt_fill(self->src, FILE_LEN, round);
-	EXPECT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->map_mr,
+	vt_fill(self->f.src, FILE_LEN, round);
+	EXPECT_EQ(0, vt_rdma_write(&self->f.ctx, self->f.src_mr, self->f.map_mr,
 				   FILE_LEN));
-	EXPECT_EQ(0, sync_file(variant->sync, self->fd, self->map))
+	EXPECT_EQ(0, sync_file(variant->sync, self->f.fd, self->f.map))
 		TH_LOG("%s: %s", variant->sync, strerror(errno));
-	if (!vt_read_file(self->dfd, self->buf, FILE_LEN))
-		on_disk = vt_count(self->buf, FILE_LEN, round);
+	if (!vt_read_file(self->dfd, self->f.buf, FILE_LEN))
+		on_disk = vt_count(self->f.buf, FILE_LEN, round);
 	printf("# DUR %sfs=%s sync=%s round=%u on_disk=%zu/%zu\n",
 	       tag, variant->fs, variant->sync, round, on_disk, FILE_LEN);
 	fflush(stdout);
@@ -167,9 +191,9 @@ TEST_F_TIMEOUT(durability, munmap_then_sync, 120)
 	VT_RETURN_IF_SKIPPED();
 	if (!strcmp(variant->sync, "msync"))
 		SKIP(return, "msync needs the mapping this test unmaps");
-	ASSERT_EQ(0, munmap(self->map, FILE_LEN))
+	ASSERT_EQ(0, munmap(self->f.map, FILE_LEN))
 		TH_LOG("munmap: %s", strerror(errno));
-	self->map = NULL;
+	self->f.map = NULL;
 	for (round = 1; round <= ROUNDS; round++)
 		dur_round(_metadata, self, variant, "test=munmap_then_sync ",
 			  round);
@@ -189,14 +213,11 @@ struct bg_extent {
 };
 
 FIXTURE(durability_bg) {
-	struct vt_ctx ctx;
-	char path[PATH_MAX];
+	struct dur_file f;
 	char expire[32], interval[32];	/* sysctls to restore */
 	struct bg_extent ext[BG_EXTENTS];
 	int n_ext;
-	int fd, devfd;
-	void *map, *src, *buf;
-	struct ibv_mr *map_mr, *src_mr;
+	int devfd;
 };
 
 /* Filesystems whose FIEMAP gives byte offsets on their one block device */
@@ -232,29 +253,6 @@ static int bg_sysctl(const char *name, const char *val, char *old,
 			strerror(errno));
 	close(fd);
 	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
-/* A /proc/vmstat counter, or -1 when there is no such counter */
-static long bg_vmstat(const char *counter)
-{
-	long val, ret = -1;
-	char name[64];
-	FILE *f;
-
-	/* Fold the per-CPU deltas first, or the sums lag */
-	f = fopen("/proc/sys/vm/stat_refresh", "w");
-	if (f) {
-		fputs("1\n", f);
-		fclose(f);
-	}
-	f = fopen("/proc/vmstat", "r");
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", name, &val) == 2)
-		if (!strcmp(name, counter))
-			ret = val;
-	fclose(f);
-	return ret;
 }
 
 /* The block device mounted on @dir, opened O_DIRECT; -1 */
@@ -302,7 +300,7 @@ static int bg_map_file(FIXTURE_DATA(durability_bg) *self)
 		return -1;
 	fm->fm_length = FILE_LEN;
 	fm->fm_extent_count = BG_EXTENTS;
-	if (ioctl(self->fd, FS_IOC_FIEMAP, fm)) {
+	if (ioctl(self->f.fd, FS_IOC_FIEMAP, fm)) {
 		fprintf(stderr, "FS_IOC_FIEMAP: %s\n", strerror(errno));
 		goto out_free;
 	}
@@ -343,7 +341,7 @@ static size_t bg_on_disk(FIXTURE_DATA(durability_bg) *self, unsigned int seed)
 
 	for (i = 0; i < self->n_ext; i++) {
 		e = &self->ext[i];
-		ret = pread(self->devfd, (char *)self->buf + e->logical, e->len,
+		ret = pread(self->devfd, (char *)self->f.buf + e->logical, e->len,
 			    e->physical);
 		if (ret != e->len) {
 			fprintf(stderr, "Couldn't read the device at %lld: %s\n",
@@ -352,14 +350,14 @@ static size_t bg_on_disk(FIXTURE_DATA(durability_bg) *self, unsigned int seed)
 			return 0;
 		}
 	}
-	return vt_count(self->buf, FILE_LEN, seed);
+	return vt_count(self->f.buf, FILE_LEN, seed);
 }
 
 FIXTURE_SETUP(durability_bg)
 {
 	char dir[32];
 
-	self->fd = self->devfd = -1;
+	self->f.fd = self->devfd = -1;
 	snprintf(dir, sizeof(dir), "/mnt/%s", variant->fs);
 	if (!vt_fs_is(dir, variant->fs))
 		SKIP(return, "%s is not a mounted %s", dir, variant->fs);
@@ -371,54 +369,25 @@ FIXTURE_SETUP(durability_bg)
 			       sizeof(self->expire)));
 	ASSERT_EQ(0, bg_sysctl("dirty_writeback_centisecs", "100",
 			       self->interval, sizeof(self->interval)));
-	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
-
-	self->fd = vt_make_file(dir, FILE_LEN, BG_SEED_FILE, self->path);
-	ASSERT_LE(0, self->fd);
+	dur_make_file(_metadata, &self->f, dir, BG_SEED_FILE);
 	ASSERT_EQ(0, bg_map_file(self));
-	self->buf = vt_alloc(FILE_LEN, 0);
-	ASSERT_NE(NULL, self->buf);
 	/* The mapping onto the device is right: it shows the synced file */
 	ASSERT_EQ(FILE_LEN, bg_on_disk(self, BG_SEED_FILE))
 		TH_LOG("the file's blocks on the device do not hold the file");
-
-	self->map = mmap(NULL, FILE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->fd, 0);
-	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
-	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->map_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
-
-	self->src = vt_alloc(FILE_LEN, 0);
-	ASSERT_NE(NULL, self->src);
-	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->src_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	dur_register(_metadata, &self->f);
 }
 
 FIXTURE_TEARDOWN(durability_bg)
 {
-	EXPECT_EQ(0, vt_dereg_mr(self->map_mr));
-	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
-	vt_close_ctx(&self->ctx);
-	VT_EXPECT_PINS_BALANCED();
+	dur_release(_metadata, &self->f);
 	if (self->interval[0])
 		EXPECT_EQ(0, bg_sysctl("dirty_writeback_centisecs",
 				       self->interval, NULL, 0));
 	if (self->expire[0])
 		EXPECT_EQ(0, bg_sysctl("dirty_expire_centisecs", self->expire,
 				       NULL, 0));
-	vt_free(self->map, FILE_LEN);
-	vt_free(self->src, FILE_LEN);
-	vt_free(self->buf, FILE_LEN);
 	if (self->devfd >= 0)
 		close(self->devfd);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->path[0])
-		unlink(self->path);
 }
 
 static long bg_ms_since(const struct timespec *t0)
@@ -447,12 +416,12 @@ TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
 	long ms;
 
 	VT_RETURN_IF_SKIPPED();
-	redirtied0 = bg_vmstat("longterm_file_pin_redirtied");
-	written0 = bg_vmstat("nr_written");
+	redirtied0 = vt_vmstat("longterm_file_pin_redirtied");
+	written0 = vt_vmstat("nr_written");
 	for (round = 1; round <= BG_ROUNDS; round++) {
-		vt_fill(self->src, FILE_LEN, round);
-		ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr,
-					   self->map_mr, FILE_LEN));
+		vt_fill(self->f.src, FILE_LEN, round);
+		ASSERT_EQ(0, vt_rdma_write(&self->f.ctx, self->f.src_mr,
+					   self->f.map_mr, FILE_LEN));
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (;;) {
 			on_disk = bg_on_disk(self, round);
@@ -469,10 +438,10 @@ TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
 			       round, ms);
 	}
 
-	redirtied = bg_vmstat("longterm_file_pin_redirtied");
+	redirtied = vt_vmstat("longterm_file_pin_redirtied");
 	printf("# DUR test=background_writeback fs=%s longterm_file_pin_redirtied=%+ld nr_written=%+ld\n",
 	       variant->fs, redirtied - redirtied0,
-	       bg_vmstat("nr_written") - written0);
+	       vt_vmstat("nr_written") - written0);
 	fflush(stdout);
 	EXPECT_LE(0, redirtied0)
 		TH_LOG("no longterm_file_pin_redirtied in /proc/vmstat");

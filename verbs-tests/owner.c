@@ -57,27 +57,9 @@ static int owner_read_pins(pid_t pid, char *buf, size_t len)
 /* longterm_file_pin_{acquired,released} from /proc/vmstat, or -1 */
 static int owner_file_pins(long *acquired, long *released)
 {
-	char name[64];
-	int found = 0;
-	long val;
-	FILE *f;
-
-	f = fopen("/proc/vmstat", "r");
-	if (!f) {
-		perror("/proc/vmstat");
-		return -1;
-	}
-	while (fscanf(f, "%63s %ld", name, &val) == 2) {
-		if (!strcmp(name, "longterm_file_pin_acquired")) {
-			*acquired = val;
-			found++;
-		} else if (!strcmp(name, "longterm_file_pin_released")) {
-			*released = val;
-			found++;
-		}
-	}
-	fclose(f);
-	if (found != 2) {
+	*acquired = vt_vmstat("longterm_file_pin_acquired");
+	*released = vt_vmstat("longterm_file_pin_released");
+	if (*acquired < 0 || *released < 0) {
 		fprintf(stderr, "No longterm_file_pin_* counters in /proc/vmstat\n");
 		return -1;
 	}
@@ -239,6 +221,64 @@ static void owner_line(FIXTURE_DATA(owner) *self, char *line,
 		 access);
 }
 
+/*
+ * Register the mapping of the file and the source buffer, both writable.
+ * Return the FOLL_PIN pins held before, for owner_dereg_both().
+ */
+static long owner_reg_both(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(owner) *self)
+{
+	long acquired, released;
+
+	ASSERT_EQ(0, vt_pins(&acquired, &released));
+	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->map_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, FILE_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	return acquired - released;
+}
+
+/*
+ * Whether there is a /proc/self/file_pins; where there is, its one line
+ * must be @line, that of the writable file MR.
+ */
+static bool owner_check_listed(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(owner) *self, char *line)
+{
+	char pins[PINS_BUF];
+
+	owner_line(self, line, "rw");
+	if (owner_read_pins(0, pins, sizeof(pins)) < 0) {
+		TH_LOG("no /proc/self/file_pins: records not checked");
+		return false;
+	}
+	EXPECT_STREQ(line, pins);
+	return true;
+}
+
+/* Deregister both MRs: back to @base pins and, if @listed, no records */
+static void owner_dereg_both(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(owner) *self, long base, bool listed)
+{
+	long acquired, released;
+	char pins[PINS_BUF];
+
+	ASSERT_EQ(0, ibv_dereg_mr(self->map_mr));
+	self->map_mr = NULL;
+	ASSERT_EQ(0, ibv_dereg_mr(self->src_mr));
+	self->src_mr = NULL;
+	EXPECT_EQ(0, vt_pins(&acquired, &released));
+	EXPECT_EQ(base, acquired - released)
+		TH_LOG("pins held after deregistration");
+	if (listed)
+		EXPECT_EQ(0, owner_read_pins(0, pins, sizeof(pins)))
+			TH_LOG("records left after deregistration:\n%s", pins);
+}
+
 TEST_F(owner, listing)
 {
 	long acquired = 0, released = 0, acquired0 = 0, released0 = 0;
@@ -384,21 +424,12 @@ TEST_F_TIMEOUT(owner, kill9, 120)
 TEST_F_TIMEOUT(owner, fork_after_reg, 120)
 {
 	char line[LINE_LEN], pins[PINS_BUF];
-	long acquired, released, base;
+	long base;
 	bool listed;
 	int status;
 
 	VT_RETURN_IF_SKIPPED();
-	ASSERT_EQ(0, vt_pins(&acquired, &released));
-	base = acquired - released;
-	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->map_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
-	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->src_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	base = owner_reg_both(_metadata, self);
 
 	self->child = owner_fork();
 	ASSERT_LE(0, self->child) TH_LOG("fork: %s", strerror(errno));
@@ -419,13 +450,7 @@ TEST_F_TIMEOUT(owner, fork_after_reg, 120)
 	EXPECT_EQ(FILE_LEN, vt_count(self->map, FILE_LEN, SEED_CHILD))
 		TH_LOG("the child's write is not in the shared mapping");
 
-	owner_line(self, line, "rw");
-	listed = owner_read_pins(0, pins, sizeof(pins)) >= 0;
-	if (listed) {
-		EXPECT_STREQ(line, pins);
-	} else {
-		TH_LOG("no /proc/self/file_pins: records not checked");
-	}
+	listed = owner_check_listed(_metadata, self, line);
 
 	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->map_mr,
 				   FILE_LEN));
@@ -435,16 +460,7 @@ TEST_F_TIMEOUT(owner, fork_after_reg, 120)
 	EXPECT_EQ(FILE_LEN, vt_count(self->buf, FILE_LEN, SEED_NEW))
 		TH_LOG("the RDMA WRITE is not in the file");
 
-	ASSERT_EQ(0, ibv_dereg_mr(self->map_mr));
-	self->map_mr = NULL;
-	ASSERT_EQ(0, ibv_dereg_mr(self->src_mr));
-	self->src_mr = NULL;
-	EXPECT_EQ(0, vt_pins(&acquired, &released));
-	EXPECT_EQ(base, acquired - released)
-		TH_LOG("pins held after deregistration");
-	if (listed)
-		EXPECT_EQ(0, owner_read_pins(0, pins, sizeof(pins)))
-			TH_LOG("records left after deregistration:\n%s", pins);
+	owner_dereg_both(_metadata, self, base, listed);
 }
 
 /*
@@ -455,32 +471,17 @@ TEST_F_TIMEOUT(owner, fork_after_reg, 120)
 TEST_F_TIMEOUT(owner, munmap_registered, 120)
 {
 	char line[LINE_LEN], pins[PINS_BUF];
-	long acquired, released, base;
+	long base;
 	bool listed;
 
 	VT_RETURN_IF_SKIPPED();
-	ASSERT_EQ(0, vt_pins(&acquired, &released));
-	base = acquired - released;
-	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->map_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
-	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->src_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	base = owner_reg_both(_metadata, self);
 
 	ASSERT_EQ(0, munmap(self->map, FILE_LEN))
 		TH_LOG("munmap: %s", strerror(errno));
 	self->map = NULL;
 
-	owner_line(self, line, "rw");
-	listed = owner_read_pins(0, pins, sizeof(pins)) >= 0;
-	if (listed) {
-		EXPECT_STREQ(line, pins);
-	} else {
-		TH_LOG("no /proc/self/file_pins: records not checked");
-	}
+	listed = owner_check_listed(_metadata, self, line);
 
 	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->map_mr,
 				   FILE_LEN));
@@ -492,16 +493,7 @@ TEST_F_TIMEOUT(owner, munmap_registered, 120)
 		EXPECT_STREQ(line, pins);
 	}
 
-	ASSERT_EQ(0, ibv_dereg_mr(self->map_mr));
-	self->map_mr = NULL;
-	ASSERT_EQ(0, ibv_dereg_mr(self->src_mr));
-	self->src_mr = NULL;
-	EXPECT_EQ(0, vt_pins(&acquired, &released));
-	EXPECT_EQ(base, acquired - released)
-		TH_LOG("pins held after deregistration");
-	if (listed)
-		EXPECT_EQ(0, owner_read_pins(0, pins, sizeof(pins)))
-			TH_LOG("records left after deregistration:\n%s", pins);
+	owner_dereg_both(_metadata, self, base, listed);
 }
 
 /* Anonymous MRs are neither listed nor counted as long-term file pins */

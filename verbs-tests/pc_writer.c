@@ -59,33 +59,15 @@ static void usage(const char *argv0)
 static int pc_make_file(const char *path, size_t size)
 {
 	char dir[PATH_MAX];
-	size_t done = 0;
-	ssize_t ret;
-	char *buf;
 	int fd, dfd;
 
-	buf = calloc(1, size);
-	if (!buf) {
-		perror("calloc");
-		return -1;
-	}
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "Couldn't create %s: %s\n", path, strerror(errno));
-		goto free_buf;
+		return -1;
 	}
-	for (; done < size; done += ret) {
-		ret = pwrite(fd, buf + done, size - done, done);
-		if (ret <= 0) {
-			fprintf(stderr, "Couldn't write %s: %s\n", path,
-				ret ? strerror(errno) : "short write");
-			goto clean_fd;
-		}
-	}
-	if (fsync(fd)) {
-		fprintf(stderr, "Couldn't fsync %s: %s\n", path, strerror(errno));
+	if (vt_write_file(fd, size, 0))
 		goto clean_fd;
-	}
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
@@ -97,13 +79,10 @@ static int pc_make_file(const char *path, size_t size)
 		goto clean_fd;
 	}
 	close(dfd);
-	free(buf);
 	return fd;
 
 clean_fd:
 	close(fd);
-free_buf:
-	free(buf);
 	return -1;
 }
 

@@ -62,14 +62,22 @@ struct ibv_context *vt_open_device(const char *name)
 	return context;
 }
 
-/* Connect the QP to itself: its own QPN and GID are the destination. */
-static int vt_connect_qp(struct vt_ctx *ctx, int gidx)
+/**
+ * vt_connect_qp - bring the QP from RESET through INIT and RTR to RTS
+ * @ctx: context from vt_open_ctx()
+ * @my_psn: first PSN of our sends
+ * @dest: the QP to send to (our own for a loopback)
+ *
+ * Return: 0, or -1.
+ */
+int vt_connect_qp(struct vt_ctx *ctx, uint32_t my_psn,
+		  const struct vt_dest *dest)
 {
 	struct ibv_device_attr dev_attr;
 	struct ibv_qp_attr attr = {
 		.qp_state		= IBV_QPS_INIT,
 		.pkey_index		= 0,
-		.port_num		= VT_PORT,
+		.port_num		= ctx->port,
 		.qp_access_flags	= IBV_ACCESS_REMOTE_WRITE |
 					  IBV_ACCESS_REMOTE_READ,
 	};
@@ -90,21 +98,21 @@ static int vt_connect_qp(struct vt_ctx *ctx, int gidx)
 	attr = (struct ibv_qp_attr) {
 		.qp_state		= IBV_QPS_RTR,
 		.path_mtu		= ctx->portinfo.active_mtu,
-		.dest_qp_num		= ctx->qp->qp_num,
-		.rq_psn			= 0,
+		.dest_qp_num		= dest->qpn,
+		.rq_psn			= dest->psn,
 		.max_dest_rd_atomic	= dev_attr.max_qp_rd_atom < VT_MAX_WR ?
 					  dev_attr.max_qp_rd_atom : VT_MAX_WR,
 		.min_rnr_timer		= 12,
 		.ah_attr		= {
 			.is_global	= 1,
 			.grh		= {
-				.dgid		= ctx->gid,
-				.sgid_index	= gidx,
+				.dgid		= dest->gid,
+				.sgid_index	= ctx->gidx,
 				.hop_limit	= 1,
 			},
 			.sl		= 0,
 			.src_path_bits	= 0,
-			.port_num	= VT_PORT,
+			.port_num	= ctx->port,
 		},
 	};
 	if (ibv_modify_qp(ctx->qp, &attr,
@@ -124,7 +132,7 @@ static int vt_connect_qp(struct vt_ctx *ctx, int gidx)
 		.timeout		= 14,
 		.retry_cnt		= 7,
 		.rnr_retry		= 7,
-		.sq_psn			= 0,
+		.sq_psn			= my_psn,
 		.max_rd_atomic		= dev_attr.max_qp_init_rd_atom < VT_MAX_WR ?
 					  dev_attr.max_qp_init_rd_atom : VT_MAX_WR,
 	};
@@ -142,24 +150,27 @@ static int vt_connect_qp(struct vt_ctx *ctx, int gidx)
 }
 
 /**
- * vt_init_ctx - open $VT_DEV and bring up one RC QP connected to itself
+ * vt_open_ctx - open a device and set up PD, CQ and one RC QP (in RESET)
  * @ctx: zeroed context to fill in
+ * @devname: IB device
+ * @port: its port
+ * @gidx: index of the local GID
  *
  * Return: 0, or -1 with @ctx left empty.
  */
-int vt_init_ctx(struct vt_ctx *ctx)
+int vt_open_ctx(struct vt_ctx *ctx, const char *devname, int port, int gidx)
 {
-	int gidx = vt_gid_index();
-
-	ctx->context = vt_open_device(vt_dev_name());
+	ctx->port = port;
+	ctx->gidx = gidx;
+	ctx->context = vt_open_device(devname);
 	if (!ctx->context)
 		return -1;
 
-	if (ibv_query_port(ctx->context, VT_PORT, &ctx->portinfo)) {
+	if (ibv_query_port(ctx->context, port, &ctx->portinfo)) {
 		fprintf(stderr, "Couldn't get port info\n");
 		goto clean_device;
 	}
-	if (ibv_query_gid(ctx->context, VT_PORT, gidx, &ctx->gid)) {
+	if (ibv_query_gid(ctx->context, port, gidx, &ctx->gid)) {
 		fprintf(stderr, "Couldn't read sgid of index %d\n", gidx);
 		goto clean_device;
 	}
@@ -207,13 +218,8 @@ int vt_init_ctx(struct vt_ctx *ctx)
 			goto clean_cq;
 		}
 	}
-
-	if (vt_connect_qp(ctx, gidx))
-		goto clean_qp;
 	return 0;
 
-clean_qp:
-	ibv_destroy_qp(ctx->qp);
 clean_cq:
 	ibv_destroy_cq(ctx->cq);
 clean_comp_channel:
@@ -227,24 +233,59 @@ clean_device:
 }
 
 /**
- * vt_close_ctx - release what vt_init_ctx() set up
- * @ctx: context; may be zeroed, as after a skipped or failed setup
+ * vt_init_ctx - open $VT_DEV and bring up one RC QP connected to itself
+ * @ctx: zeroed context to fill in
+ *
+ * Return: 0, or -1 with @ctx left empty.
  */
-void vt_close_ctx(struct vt_ctx *ctx)
+int vt_init_ctx(struct vt_ctx *ctx)
 {
+	struct vt_dest self;
+
+	if (vt_open_ctx(ctx, vt_dev_name(), VT_PORT, vt_gid_index()))
+		return -1;
+	self = (struct vt_dest) { .qpn = ctx->qp->qp_num, .gid = ctx->gid };
+	if (vt_connect_qp(ctx, self.psn, &self)) {
+		vt_close_ctx(ctx);
+		return -1;
+	}
+	return 0;
+}
+
+/**
+ * vt_close_ctx - release what vt_open_ctx() or vt_init_ctx() set up
+ * @ctx: context; may be zeroed, as after a skipped or failed setup
+ *
+ * Return: 0, or -1 when a release failed (all are tried).
+ */
+int vt_close_ctx(struct vt_ctx *ctx)
+{
+	int ret = 0;
+
 	if (!ctx->context)
-		return;
-	if (ibv_destroy_qp(ctx->qp))
+		return 0;
+	if (ibv_destroy_qp(ctx->qp)) {
 		fprintf(stderr, "Couldn't destroy QP\n");
-	if (ibv_destroy_cq(ctx->cq))
+		ret = -1;
+	}
+	if (ibv_destroy_cq(ctx->cq)) {
 		fprintf(stderr, "Couldn't destroy CQ\n");
-	if (ibv_destroy_comp_channel(ctx->channel))
+		ret = -1;
+	}
+	if (ibv_destroy_comp_channel(ctx->channel)) {
 		fprintf(stderr, "Couldn't destroy completion channel\n");
-	if (ibv_dealloc_pd(ctx->pd))
+		ret = -1;
+	}
+	if (ibv_dealloc_pd(ctx->pd)) {
 		fprintf(stderr, "Couldn't deallocate PD\n");
-	if (ibv_close_device(ctx->context))
+		ret = -1;
+	}
+	if (ibv_close_device(ctx->context)) {
 		fprintf(stderr, "Couldn't release context\n");
+		ret = -1;
+	}
 	memset(ctx, 0, sizeof(*ctx));
+	return ret;
 }
 
 /* ibv_dereg_mr() that takes NULL, for teardowns */
@@ -395,17 +436,15 @@ int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 }
 
 /**
- * vt_pins - read the global FOLL_PIN counters
- * @acquired: nr_foll_pin_acquired
- * @released: nr_foll_pin_released
+ * vt_vmstat - read one /proc/vmstat counter
+ * @name: the counter, "nr_foll_pin_acquired" for instance
  *
- * Return: 0, or -1 when /proc/vmstat has no such counters.
+ * Return: its value, or -1 when /proc/vmstat has no such counter.
  */
-int vt_pins(long *acquired, long *released)
+long vt_vmstat(const char *name)
 {
-	char name[64];
-	int found = 0;
-	long val;
+	long val, ret = -1;
+	char key[64];
 	FILE *f;
 
 	/* Fold the per-CPU deltas first, or the sums lag (needs root) */
@@ -420,17 +459,25 @@ int vt_pins(long *acquired, long *released)
 		perror("/proc/vmstat");
 		return -1;
 	}
-	while (fscanf(f, "%63s %ld", name, &val) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired")) {
-			*acquired = val;
-			found++;
-		} else if (!strcmp(name, "nr_foll_pin_released")) {
-			*released = val;
-			found++;
-		}
-	}
+	while (ret < 0 && fscanf(f, "%63s %ld", key, &val) == 2)
+		if (!strcmp(key, name))
+			ret = val;
 	fclose(f);
-	if (found != 2) {
+	return ret;
+}
+
+/**
+ * vt_pins - read the global FOLL_PIN counters
+ * @acquired: nr_foll_pin_acquired
+ * @released: nr_foll_pin_released
+ *
+ * Return: 0, or -1 when /proc/vmstat has no such counters.
+ */
+int vt_pins(long *acquired, long *released)
+{
+	*acquired = vt_vmstat("nr_foll_pin_acquired");
+	*released = vt_vmstat("nr_foll_pin_released");
+	if (*acquired < 0 || *released < 0) {
 		fprintf(stderr, "No nr_foll_pin_* counters in /proc/vmstat\n");
 		return -1;
 	}
@@ -535,6 +582,45 @@ int vt_fs_is(const char *dir, const char *fs)
 }
 
 /**
+ * vt_write_file - fill a file with @len bytes, on stable storage
+ * @fd: writable descriptor
+ * @len: bytes to write from offset 0, a multiple of 8
+ * @seed: pattern to write, or 0 for zeroes
+ *
+ * Return: 0, or -1.
+ */
+int vt_write_file(int fd, size_t len, unsigned int seed)
+{
+	size_t done = 0;
+	ssize_t ret;
+	char *buf;
+
+	buf = calloc(1, len);
+	if (!buf) {
+		perror("calloc");
+		return -1;
+	}
+	if (seed)
+		vt_fill(buf, len, seed);
+	for (; done < len; done += ret) {
+		ret = pwrite(fd, buf + done, len - done, done);
+		if (ret <= 0) {
+			fprintf(stderr, "Couldn't write file: %s\n",
+				ret ? strerror(errno) : "short write");
+			break;
+		}
+	}
+	free(buf);
+	if (done < len)
+		return -1;
+	if (fsync(fd)) {
+		fprintf(stderr, "Couldn't fsync file: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/**
  * vt_make_file - create a file in @dir holding @len bytes, on stable storage
  * @dir: directory
  * @len: size, a multiple of 8
@@ -545,45 +631,22 @@ int vt_fs_is(const char *dir, const char *fs)
  */
 int vt_make_file(const char *dir, size_t len, unsigned int seed, char *path)
 {
-	size_t done = 0;
-	ssize_t ret;
-	char *buf;
 	int fd;
-
-	buf = calloc(1, len);
-	if (!buf) {
-		perror("calloc");
-		return -1;
-	}
-	if (seed)
-		vt_fill(buf, len, seed);
 
 	snprintf(path, PATH_MAX, "%s/vt-XXXXXX", dir);
 	fd = mkstemp(path);
 	if (fd < 0) {
 		fprintf(stderr, "Couldn't create %s: %s\n", path, strerror(errno));
-		goto free_buf;
+		goto out_clear;
 	}
-	for (; done < len; done += ret) {
-		ret = pwrite(fd, buf + done, len - done, done);
-		if (ret <= 0) {
-			fprintf(stderr, "Couldn't write %s: %s\n", path,
-				ret ? strerror(errno) : "short write");
-			goto out_unlink;
-		}
-	}
-	if (fsync(fd)) {
-		fprintf(stderr, "Couldn't fsync %s: %s\n", path, strerror(errno));
+	if (vt_write_file(fd, len, seed))
 		goto out_unlink;
-	}
-	free(buf);
 	return fd;
 
 out_unlink:
 	close(fd);
 	unlink(path);
-free_buf:
-	free(buf);
+out_clear:
 	path[0] = '\0';
 	return -1;
 }

@@ -24,14 +24,26 @@ struct vt_ctx {
 	struct ibv_qp		*qp;
 	struct ibv_port_attr	portinfo;
 	union ibv_gid		gid;
+	int			port;
+	int			gidx;
+};
+
+/* Where a QP sends to: the peer QP's number, first PSN and GID */
+struct vt_dest {
+	uint32_t		qpn;
+	uint32_t		psn;
+	union ibv_gid		gid;
 };
 
 const char *vt_dev_name(void);
 int vt_gid_index(void);
 struct ibv_context *vt_open_device(const char *name);
 
+int vt_open_ctx(struct vt_ctx *ctx, const char *devname, int port, int gidx);
+int vt_connect_qp(struct vt_ctx *ctx, uint32_t my_psn,
+		  const struct vt_dest *dest);
 int vt_init_ctx(struct vt_ctx *ctx);
-void vt_close_ctx(struct vt_ctx *ctx);
+int vt_close_ctx(struct vt_ctx *ctx);
 int vt_dereg_mr(struct ibv_mr *mr);
 
 int vt_rdma_write(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
@@ -41,6 +53,7 @@ int vt_rdma_read(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 	    size_t len);
 
+long vt_vmstat(const char *name);
 int vt_pins(long *acquired, long *released);
 
 void vt_fill(void *buf, size_t len, unsigned int seed);
@@ -50,6 +63,7 @@ void *vt_alloc(size_t len, int flags);
 void vt_free(void *buf, size_t len);
 int vt_is_mountpoint(const char *path);
 int vt_fs_is(const char *dir, const char *fs);
+int vt_write_file(int fd, size_t len, unsigned int seed);
 int vt_make_file(const char *dir, size_t len, unsigned int seed, char *path);
 int vt_read_file(int fd, void *buf, size_t len);
 
