@@ -279,19 +279,27 @@ static void owner_dereg_both(struct __test_metadata *_metadata,
 			TH_LOG("records left after deregistration:\n%s", pins);
 }
 
-TEST_F(owner, listing)
+/*
+ * Register FILE_LEN bytes at @addr with @access as *@mr: exactly one line is
+ * listed, with access @rw, and longterm_file_pin_acquired grows by the
+ * file's pages; after deregistration nothing is listed and _released has
+ * caught up.
+ */
+static void owner_check_listing(struct __test_metadata *_metadata,
+				FIXTURE_DATA(owner) *self, void *addr,
+				int access, const char *rw,
+				struct ibv_mr **mr)
 {
 	long acquired = 0, released = 0, acquired0 = 0, released0 = 0;
 	char line[LINE_LEN], pins[PINS_BUF];
 
-	VT_RETURN_IF_SKIPPED();
 	EXPECT_EQ(0, owner_file_pins(&acquired0, &released0));
-	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->map_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	*mr = ibv_reg_mr(self->ctx.pd, addr, FILE_LEN, access);
+	ASSERT_NE(NULL, *mr)
+		TH_LOG("Couldn't register %s MR: %s (errno %d)", rw,
+		       strerror(errno), errno);
 
-	owner_line(self, line, "rw");
+	owner_line(self, line, rw);
 	EXPECT_EQ(1, owner_read_pins(0, pins, sizeof(pins)))
 		TH_LOG("lines in /proc/self/file_pins (-1: no such file)");
 	EXPECT_STREQ(line, pins);
@@ -301,8 +309,8 @@ TEST_F(owner, listing)
 	EXPECT_EQ(0, released - released0)
 		TH_LOG("longterm_file_pin_released after registration");
 
-	ASSERT_EQ(0, ibv_dereg_mr(self->map_mr));
-	self->map_mr = NULL;
+	ASSERT_EQ(0, ibv_dereg_mr(*mr));
+	*mr = NULL;
 	EXPECT_EQ(0, owner_read_pins(0, pins, sizeof(pins)))
 		TH_LOG("records left after deregistration:\n%s", pins);
 	EXPECT_EQ(0, owner_file_pins(&acquired, &released));
@@ -312,12 +320,16 @@ TEST_F(owner, listing)
 		TH_LOG("longterm_file_pin_released after deregistration");
 }
 
+TEST_F(owner, listing)
+{
+	VT_RETURN_IF_SKIPPED();
+	owner_check_listing(_metadata, self, self->map, VT_MR_ACCESS, "rw",
+			    &self->map_mr);
+}
+
 /* A read-only MR over an O_RDONLY, PROT_READ mapping is listed as ro */
 TEST_F(owner, listing_ro)
 {
-	long acquired = 0, released = 0, acquired0 = 0, released0 = 0;
-	char line[LINE_LEN], pins[PINS_BUF];
-
 	VT_RETURN_IF_SKIPPED();
 	self->ro_fd = open(self->path, O_RDONLY);
 	ASSERT_LE(0, self->ro_fd)
@@ -325,29 +337,8 @@ TEST_F(owner, listing_ro)
 	self->ro_map = mmap(NULL, FILE_LEN, PROT_READ, MAP_SHARED,
 			    self->ro_fd, 0);
 	ASSERT_NE(MAP_FAILED, self->ro_map) TH_LOG("mmap: %s", strerror(errno));
-
-	EXPECT_EQ(0, owner_file_pins(&acquired0, &released0));
-	self->ro_mr = ibv_reg_mr(self->ctx.pd, self->ro_map, FILE_LEN,
-				 IBV_ACCESS_REMOTE_READ);
-	ASSERT_NE(NULL, self->ro_mr)
-		TH_LOG("Couldn't register read-only MR: %s (errno %d)",
-		       strerror(errno), errno);
-
-	owner_line(self, line, "ro");
-	EXPECT_EQ(1, owner_read_pins(0, pins, sizeof(pins)))
-		TH_LOG("lines in /proc/self/file_pins (-1: no such file)");
-	EXPECT_STREQ(line, pins);
-	EXPECT_EQ(0, owner_file_pins(&acquired, &released));
-	EXPECT_EQ(self->pages, acquired - acquired0)
-		TH_LOG("longterm_file_pin_acquired after registration");
-
-	ASSERT_EQ(0, ibv_dereg_mr(self->ro_mr));
-	self->ro_mr = NULL;
-	EXPECT_EQ(0, owner_read_pins(0, pins, sizeof(pins)))
-		TH_LOG("records left after deregistration:\n%s", pins);
-	EXPECT_EQ(0, owner_file_pins(&acquired, &released));
-	EXPECT_EQ(self->pages, released - released0)
-		TH_LOG("longterm_file_pin_released after deregistration");
+	owner_check_listing(_metadata, self, self->ro_map,
+			    IBV_ACCESS_REMOTE_READ, "ro", &self->ro_mr);
 }
 
 /*
