@@ -12,7 +12,7 @@ KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
 .PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench-reg \
-	peer-tests two-node fio-mr powercut clean FORCE
+	peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
 
 all: kernels verbs-tests rxe-tools
 
@@ -65,6 +65,23 @@ fio-mr: kernels
 # fsync, then a power cut; the image is checked on the host (RUNS=20 FS=btrfs)
 powercut: kernels verbs-tests
 	scripts/powercut --kernel patched --fs $(or $(FS),ext4) --runs $(or $(RUNS),1)
+
+# RDMA writes for 60 s while a child fsyncs, every fs, data checked on disk;
+# memory pressure while pinned (KERNEL=patched|stock|PATH, CHURN_SECONDS=60)
+CHURN_KERNEL = $(or $(KERNEL),patched)
+CHURN_XFAIL  = verbs-tests/xfail/$(if $(filter stock,$(CHURN_KERNEL)),stock,patched)
+churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels) verbs-tests
+	rxe-setup/vm-run --kernel $(CHURN_KERNEL) --smp 1 --timeout 2400 \
+		--disk ext4 --disk xfs --disk btrfs --name churn-$(notdir $(CHURN_KERNEL)) \
+		--env CHURN_SECONDS=$(or $(CHURN_SECONDS),60) -- \
+		verbs-tests/run-tests --kernel $(notdir $(CHURN_KERNEL)) --bin $(BUILD)/verbs-tests \
+		--xfail $(CHURN_XFAIL) churn
+
+# a power cut in the middle of RDMA writes and fsyncs; btrfs data checksums
+# checked on the host (FS=btrfs RUNS=20 KERNEL=patched|stock|PATH)
+powercut-churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels)
+	scripts/powercut-churn --kernel $(CHURN_KERNEL) --fs $(or $(FS),btrfs) \
+		--runs $(or $(RUNS),1)
 
 clean:
 	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests \
