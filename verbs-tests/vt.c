@@ -484,6 +484,116 @@ int vt_pins(long *acquired, long *released)
 	return 0;
 }
 
+/**
+ * vt_lt_pins - read the long-term file pin counters of the series
+ * @acquired: longterm_file_pin_acquired
+ * @released: longterm_file_pin_released
+ *
+ * Return: 0, or -1 when /proc/vmstat has no such counters (stock 6.1).
+ */
+int vt_lt_pins(long *acquired, long *released)
+{
+	*acquired = vt_vmstat("longterm_file_pin_acquired");
+	*released = vt_vmstat("longterm_file_pin_released");
+	return *acquired < 0 || *released < 0 ? -1 : 0;
+}
+
+/**
+ * vt_pins_settle - wait for the pins to come back to what they were
+ * @held: FOLL_PIN pins (acquired - released) that should be left
+ * @lt_held: long-term file pins that should be left (ignored without them)
+ * @ms: how long to wait: a dying process unpins on its way out
+ *
+ * Return: 0 once both are back, else the FOLL_PIN pins left over @held
+ * (or, those being back, the long-term file pins left over @lt_held).
+ */
+int vt_pins_settle(long held, long lt_held, int ms)
+{
+	long acquired = 0, released = 0, lt_acquired = 0, lt_released = 0;
+	bool lt = !vt_lt_pins(&lt_acquired, &lt_released);
+	int waited;
+
+	for (waited = 0;; waited += 10) {
+		if (vt_pins(&acquired, &released))
+			return -1;
+		if (lt)
+			vt_lt_pins(&lt_acquired, &lt_released);
+		if (acquired - released == held &&
+		    (!lt || lt_acquired - lt_released == lt_held))
+			return 0;
+		if (waited >= ms)
+			break;
+		usleep(10000);
+	}
+	if (acquired - released != held)
+		return acquired - released - held;
+	return lt_acquired - lt_released - lt_held;
+}
+
+/* What vm-run counts as a kernel splat (rxe-setup/vm-run) */
+static const char *const vt_splats[] = {
+	"WARNING:", "BUG:", "Oops", "general protection fault", "Kernel panic",
+	"possible circular locking", "possible recursive locking",
+	"inconsistent lock state", "KASAN:", "UBSAN:", "does not have buffers",
+	"blocked for more than",
+};
+
+/**
+ * vt_kmsg_open - open the kernel log at its current end
+ *
+ * Return: a descriptor for vt_kmsg_splats(), or -1 (no /dev/kmsg).
+ */
+int vt_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/**
+ * vt_kmsg_splats - scan what the kernel logged since vt_kmsg_open()
+ * @fd: from vt_kmsg_open(); -1 finds nothing
+ * @report: receives the first splat lines (may be NULL)
+ * @len: size of @report
+ *
+ * Return: the number of records that look like a kernel splat.
+ */
+int vt_kmsg_splats(int fd, char *report, size_t len)
+{
+	char rec[2048], *msg;
+	size_t used = 0, i;
+	ssize_t n;
+	int found = 0;
+
+	if (report && len)
+		report[0] = '\0';
+	while (fd >= 0) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)	/* overwritten: read on */
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		for (i = 0; i < sizeof(vt_splats) / sizeof(vt_splats[0]); i++)
+			if (strstr(msg, vt_splats[i]))
+				break;
+		if (i == sizeof(vt_splats) / sizeof(vt_splats[0]))
+			continue;
+		found++;
+		if (report && used + 1 < len)
+			used += snprintf(report + used, len - used, "%s", msg);
+		if (report && used >= len)
+			used = len - 1;
+	}
+	return found;
+}
+
 /*
  * Pattern: 64-bit word i holds i spread over the low 7 bits of its bytes,
  * XORed with 0x80 | (seed & 0x7f) in every byte.  Words of one buffer are

@@ -55,6 +55,11 @@ int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 
 long vt_vmstat(const char *name);
 int vt_pins(long *acquired, long *released);
+int vt_lt_pins(long *acquired, long *released);
+int vt_pins_settle(long held, long lt_held, int ms);
+
+int vt_kmsg_open(void);
+int vt_kmsg_splats(int fd, char *report, size_t len);
 
 void vt_fill(void *buf, size_t len, unsigned int seed);
 size_t vt_count(const void *buf, size_t len, unsigned int seed);
