@@ -11,7 +11,7 @@ BUILD      := build
 KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
-.PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench-reg \
+.PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench bench-reg \
 	peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
 
 all: kernels verbs-tests rxe-tools
@@ -46,9 +46,16 @@ demo: deps
 checkpatch: $(BUILD)/patched/bzImage
 	scripts/checkpatch
 
-# Registration cost per page, stock vs patched in one run.
-bench-reg: kernels
-	bench/reg-compare
+# perftest bandwidth, registration and fsync cost, stock vs patched in one
+# run (BENCH_ROUNDS=3 alternating boots per kernel): build/bench/summary.md,
+# results.json and plots.  Both measure the kernels already built ('make
+# kernels' first); bench/run warns when a bzImage is older than the series.
+bench: deps
+	bench/run
+
+# Registration cost per page only: build/bench/reg/summary.md
+bench-reg: deps
+	bench/run --steps reg --out $(BUILD)/bench/reg
 
 # rdma-core's pyverbs suite, stock vs patched; fails on any regression
 peer-tests: kernels

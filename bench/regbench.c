@@ -21,6 +21,7 @@
 #include <infiniband/verbs.h>
 
 #define PAGE		4096UL
+#define HPAGE		(2UL << 20)	/* the default hugetlb page size */
 
 struct regbench_ctx {
 	struct ibv_context	*context;
@@ -29,6 +30,7 @@ struct regbench_ctx {
 	int			 fd;
 	void			*buf;
 	size_t			 size;
+	size_t			 map_len;	/* size, in whole huge pages */
 };
 
 static double now_ns(void)
@@ -95,8 +97,12 @@ static int map_buffer(struct regbench_ctx *ctx)
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
 
 	ctx->fd = -1;
-	if (!strcmp(ctx->backing, "hugetlb"))
+	ctx->map_len = ctx->size;
+	if (!strcmp(ctx->backing, "hugetlb")) {
+		/* Whole huge pages, or munmap() leaves the tail mapped. */
 		flags |= MAP_HUGETLB;
+		ctx->map_len = (ctx->size + HPAGE - 1) & ~(HPAGE - 1);
+	}
 	if (strcmp(ctx->backing, "anon") && strcmp(ctx->backing, "hugetlb")) {
 		snprintf(path, sizeof(path), "%s/regbench.%d", ctx->backing,
 			 getpid());
@@ -115,7 +121,7 @@ static int map_buffer(struct regbench_ctx *ctx)
 		}
 		flags = MAP_SHARED | MAP_POPULATE;
 	}
-	ctx->buf = mmap(NULL, ctx->size, PROT_READ | PROT_WRITE, flags,
+	ctx->buf = mmap(NULL, ctx->map_len, PROT_READ | PROT_WRITE, flags,
 			ctx->fd, 0);
 	if (ctx->buf == MAP_FAILED) {
 		fprintf(stderr, "Couldn't map %zu bytes (%s): %s\n", ctx->size,
@@ -133,7 +139,7 @@ clean_fd:
 
 static void unmap_buffer(struct regbench_ctx *ctx)
 {
-	munmap(ctx->buf, ctx->size);
+	munmap(ctx->buf, ctx->map_len);
 	if (ctx->fd >= 0)
 		close(ctx->fd);
 }
