@@ -12,6 +12,7 @@
  * flight) while the syncer child loops fsync().  CUT seconds after the
  * start it stops posting, prints
  *   # PCC cut after_ms=T gen=N gen_done=N synced_gen=G writes=N fsyncs=N ...
+ *       redirtied=+N bounced=+N bounce_failed=+N   (/proc/vmstat deltas)
  * and, writes still in flight and the syncer still syncing, writes 'b' to
  * /proc/sysrq-trigger: a reset with no sync, which QEMU -no-reboot turns
  * into a power cut.  synced_gen is the newest generation a returned
@@ -106,6 +107,7 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 {
 	long redirtied0 = vt_vmstat("longterm_file_pin_redirtied");
 	long bounced0 = vt_vmstat("longterm_file_pin_bounced");
+	long failed0 = vt_vmstat("longterm_file_pin_bounce_failed");
 	struct churn c = { .fd = -1 };
 	long t0, cut_at;
 	char line[512];
@@ -133,14 +135,16 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 	} while (!ret && churn_now_ms() < cut_at);
 
 	snprintf(line, sizeof(line),
-		 "# PCC %s after_ms=%ld gen=%ld gen_done=%ld synced_gen=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld\n",
+		 "# PCC %s after_ms=%ld gen=%ld gen_done=%ld synced_gen=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld bounce_failed=%+ld\n",
 		 cut ? "cut" : "done", churn_now_ms() - t0, c.gen,
 		 c.sh->gen_done, c.sh->synced_gen, c.writes, c.sh->fsyncs,
 		 c.sh->syncs,
 		 redirtied0 < 0 ? 0 : vt_vmstat("longterm_file_pin_redirtied") -
 				      redirtied0,
 		 bounced0 < 0 ? 0 : vt_vmstat("longterm_file_pin_bounced") -
-				    bounced0);
+				    bounced0,
+		 failed0 < 0 ? 0 : vt_vmstat("longterm_file_pin_bounce_failed") -
+				   failed0);
 	cw_say(line);
 	if (cut) {
 		cw_power_cut();
