@@ -662,15 +662,22 @@ TEST_F_TIMEOUT(races, drop_caches, RACE_TIMEOUT)
 	race_run(_metadata, &self->r, RACE_NAME("drop_caches"), race_drop_caches);
 }
 
+/* What a kill9 child tells its parent */
+struct race_child_state {
+	unsigned long	ready;		/* its context is up */
+	unsigned long	rounds;		/* registrations done, all children */
+};
+
 /* The kill9 child: register, write, deregister until killed */
 static void __attribute__((noreturn)) race_child(struct race *r,
-						 unsigned long *rounds)
+						 struct race_child_state *cs)
 {
 	struct ibv_mr *mr, *src_mr;
 	struct vt_ctx ctx = {};
 
 	if (vt_init_ctx(&ctx))
 		_exit(1);
+	__atomic_store_n(&cs->ready, 1, __ATOMIC_RELEASE);
 	for (;;) {
 		src_mr = ibv_reg_mr(ctx.pd, r->src[0], XFER_LEN, VT_MR_ACCESS);
 		mr = ibv_reg_mr(ctx.pd, r->map, RACE_LEN, VT_MR_ACCESS);
@@ -680,28 +687,33 @@ static void __attribute__((noreturn)) race_child(struct race *r,
 			_exit(3);
 		if (ibv_dereg_mr(mr) || ibv_dereg_mr(src_mr))
 			_exit(4);
-		__atomic_add_fetch(rounds, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&cs->rounds, 1, __ATOMIC_RELAXED);
 	}
 }
 
 /*
  * fork a child that registers and deregisters in a loop (a context of its
- * own, a file or anonymous MR and a source MR), kill it with SIGKILL after
- * a random delay, and see everything it pinned released.
+ * own, a file or anonymous MR and a source MR) and kill it with SIGKILL
+ * after a random delay, counted from the fork (kills during its setup) or,
+ * every other time, from the moment its context is up (kills in the loop;
+ * a debug kernel takes longer than the delay to set up); then see
+ * everything it pinned released.
  */
 TEST_F_TIMEOUT(races, kill9, RACE_TIMEOUT)
 {
-	unsigned long *child_rounds, kills = 0, early = 0;
-	double end = race_now() + race_secs();
+	unsigned long kills = 0, in_loop = 0, early = 0;
+	double end = race_now() + race_secs(), ready_by;
 	unsigned int seed = getpid();
+	struct race_child_state *cs;
 	pid_t pid, parent = getpid();
 	int status, left = 0;
 
 	VT_RETURN_IF_SKIPPED();
-	child_rounds = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, child_rounds);
+	cs = mmap(NULL, sizeof(*cs), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, cs);
 	while (race_now() < end) {
+		cs->ready = 0;
 		fflush(stdout);
 		fflush(stderr);
 		pid = fork();
@@ -710,9 +722,14 @@ TEST_F_TIMEOUT(races, kill9, RACE_TIMEOUT)
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) ||
 			    getppid() != parent)
 				_exit(1);
-			race_child(&self->r, child_rounds);
+			race_child(&self->r, cs);
 		}
+		ready_by = race_now() + RELEASE_MS / 1000.0 * 5;
+		while ((kills & 1) && !__atomic_load_n(&cs->ready, __ATOMIC_ACQUIRE) &&
+		       race_now() < ready_by)
+			usleep(1000);
 		usleep(rand_r(&seed) % KILL_MAX_US);
+		in_loop += __atomic_load_n(&cs->ready, __ATOMIC_ACQUIRE);
 		ASSERT_EQ(0, kill(pid, SIGKILL));
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		kills++;
@@ -727,12 +744,12 @@ TEST_F_TIMEOUT(races, kill9, RACE_TIMEOUT)
 		if (left)
 			break;
 	}
-	race_print("RACE test=%s rounds=%lu child_rounds=%lu early_exits=%lu",
-		       RACE_NAME("kill9"), kills, *child_rounds, early);
+	race_print("RACE test=%s rounds=%lu in_loop=%lu child_rounds=%lu early_exits=%lu",
+		   RACE_NAME("kill9"), kills, in_loop, cs->rounds, early);
 	EXPECT_EQ(0, left)
 		TH_LOG("pins left %d ms after kill %lu", RELEASE_MS, kills);
-	EXPECT_LT(0UL, *child_rounds) TH_LOG("no child ever registered");
-	munmap(child_rounds, 4096);
+	EXPECT_LT(0UL, in_loop) TH_LOG("no child was killed in its loop");
+	munmap(cs, sizeof(*cs));
 }
 
 /* The races that need a file */
