@@ -525,7 +525,14 @@ static void mem_churn(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, churn_gen(&self->c, 0));
 		ASSERT_EQ(0, vt_rdma_write(&self->c.vt, self->c.src_mr,
 					   self->anon_mr, MEM_LEN));
-	} while (churn_now_ms() < end);
+		/*
+		 * On a slow or loaded host the presser may need longer than
+		 * CHURN_MEM_SECONDS before reclaim runs: go on (up to a
+		 * minute more) until it did a pass and reclaim scanned.
+		 */
+	} while (churn_now_ms() < end ||
+		 ((!self->psh->passes || mem_scanned(self) == self->scan0) &&
+		  churn_now_ms() < end + 60000));
 	seed = churn_seed(self->c.gen);
 	EXPECT_EQ(0, mem_stop_presser(self));
 	scanned = mem_scanned(self) - self->scan0;
