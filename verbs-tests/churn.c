@@ -52,34 +52,6 @@ static long churn_env(const char *name, long def)
 	return v && atol(v) > 0 ? atol(v) : def;
 }
 
-/* Set /proc/sys/vm/@name to @val, saving the old value in @old if given */
-static int churn_sysctl(const char *name, const char *val, char *old,
-			size_t len)
-{
-	char path[128];
-	ssize_t n = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/sys/vm/%s", name);
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (old) {
-		n = pread(fd, old, len - 1, 0);
-		old[n > 0 ? n : 0] = '\0';
-	}
-	if (n >= 0)
-		n = pwrite(fd, val, strlen(val), 0);
-	close(fd);
-	if (n != (ssize_t)strlen(val)) {
-		fprintf(stderr, "Couldn't set %s to %s\n", path, val);
-		return -1;
-	}
-	return 0;
-}
-
 /* Write @val to the file @dir/@name (cgroup and proc knobs) */
 static int churn_write_knob(const char *dir, const char *name, const char *val)
 {
@@ -171,9 +143,9 @@ FIXTURE_SETUP(churn)
 		ASSERT_EQ(0, churn_commit_interval(self->dir, 1));
 		self->remounted = 1;
 	}
-	ASSERT_EQ(0, churn_sysctl("dirty_expire_centisecs", CHURN_EXPIRE,
+	ASSERT_EQ(0, vt_vm_sysctl("dirty_expire_centisecs", CHURN_EXPIRE,
 				  self->expire, sizeof(self->expire)));
-	ASSERT_EQ(0, churn_sysctl("dirty_writeback_centisecs", CHURN_EXPIRE,
+	ASSERT_EQ(0, vt_vm_sysctl("dirty_writeback_centisecs", CHURN_EXPIRE,
 				  self->interval, sizeof(self->interval)));
 	ASSERT_EQ(0, churn_make_file(self->dir, CHURN_LEN, self->path));
 	self->dfd = open(self->path, O_RDONLY | O_DIRECT);
@@ -194,10 +166,10 @@ FIXTURE_TEARDOWN(churn)
 	if (self->path[0])
 		unlink(self->path);
 	if (self->interval[0])
-		EXPECT_EQ(0, churn_sysctl("dirty_writeback_centisecs",
+		EXPECT_EQ(0, vt_vm_sysctl("dirty_writeback_centisecs",
 					  self->interval, NULL, 0));
 	if (self->expire[0])
-		EXPECT_EQ(0, churn_sysctl("dirty_expire_centisecs",
+		EXPECT_EQ(0, vt_vm_sysctl("dirty_expire_centisecs",
 					  self->expire, NULL, 0));
 	if (self->remounted)
 		EXPECT_EQ(0, churn_commit_interval(self->dir, 30));

@@ -228,33 +228,6 @@ FIXTURE_VARIANT(durability_bg) {
 FIXTURE_VARIANT_ADD(durability_bg, ext4) { .fs = "ext4", };
 FIXTURE_VARIANT_ADD(durability_bg, xfs) { .fs = "xfs", };
 
-/* Set /proc/sys/vm/@name to @val, saving the old value in @old if given */
-static int bg_sysctl(const char *name, const char *val, char *old,
-		     size_t len)
-{
-	char path[128];
-	ssize_t n = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/sys/vm/%s", name);
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (old) {
-		n = pread(fd, old, len - 1, 0);
-		old[n > 0 ? n : 0] = '\0';
-	}
-	if (n >= 0)
-		n = pwrite(fd, val, strlen(val), 0);
-	if (n != (ssize_t)strlen(val))
-		fprintf(stderr, "Couldn't set %s to %s: %s\n", path, val,
-			strerror(errno));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /* The block device mounted on @dir, opened O_DIRECT; -1 */
 static int bg_open_dev(const char *dir)
 {
@@ -365,9 +338,9 @@ FIXTURE_SETUP(durability_bg)
 	ASSERT_LE(0, self->devfd)
 		TH_LOG("no block device to open for %s: %s", dir,
 		       strerror(errno));
-	ASSERT_EQ(0, bg_sysctl("dirty_expire_centisecs", "100", self->expire,
+	ASSERT_EQ(0, vt_vm_sysctl("dirty_expire_centisecs", "100", self->expire,
 			       sizeof(self->expire)));
-	ASSERT_EQ(0, bg_sysctl("dirty_writeback_centisecs", "100",
+	ASSERT_EQ(0, vt_vm_sysctl("dirty_writeback_centisecs", "100",
 			       self->interval, sizeof(self->interval)));
 	dur_make_file(_metadata, &self->f, dir, BG_SEED_FILE);
 	ASSERT_EQ(0, bg_map_file(self));
@@ -381,10 +354,10 @@ FIXTURE_TEARDOWN(durability_bg)
 {
 	dur_release(_metadata, &self->f);
 	if (self->interval[0])
-		EXPECT_EQ(0, bg_sysctl("dirty_writeback_centisecs",
+		EXPECT_EQ(0, vt_vm_sysctl("dirty_writeback_centisecs",
 				       self->interval, NULL, 0));
 	if (self->expire[0])
-		EXPECT_EQ(0, bg_sysctl("dirty_expire_centisecs", self->expire,
+		EXPECT_EQ(0, vt_vm_sysctl("dirty_expire_centisecs", self->expire,
 				       NULL, 0));
 	if (self->devfd >= 0)
 		close(self->devfd);

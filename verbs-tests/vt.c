@@ -777,3 +777,32 @@ int vt_read_file(int fd, void *buf, size_t len)
 	}
 	return 0;
 }
+
+/*
+ * Set /proc/sys/vm/@name to @val; with @old, first save its value there
+ * (@len bytes at most) for the caller to restore.
+ */
+int vt_vm_sysctl(const char *name, const char *val, char *old, size_t len)
+{
+	char path[128];
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/vm/%s", name);
+	fd = open(path, O_RDWR);
+	if (fd < 0) {
+		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (old) {
+		n = pread(fd, old, len - 1, 0);
+		old[n > 0 ? n : 0] = '\0';
+	}
+	if (n >= 0)
+		n = pwrite(fd, val, strlen(val), 0);
+	if (n != (ssize_t)strlen(val))
+		fprintf(stderr, "Couldn't set %s to %s: %s\n", path, val,
+			strerror(errno));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -1;
+}

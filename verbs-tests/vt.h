@@ -72,4 +72,6 @@ int vt_write_file(int fd, size_t len, unsigned int seed);
 int vt_make_file(const char *dir, size_t len, unsigned int seed, char *path);
 int vt_read_file(int fd, void *buf, size_t len);
 
+int vt_vm_sysctl(const char *name, const char *val, char *old, size_t len);
+
 #endif /* VT_H */
