@@ -52,25 +52,17 @@ static long churn_env(const char *name, long def)
 	return v && atol(v) > 0 ? atol(v) : def;
 }
 
-/* Write @val to the file @dir/@name (cgroup and proc knobs) */
+/* Write @val to the file @dir/@name (cgroup and proc knobs), loudly */
 static int churn_write_knob(const char *dir, const char *name, const char *val)
 {
 	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0) {
-		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = write(fd, val, strlen(val));
-	if (n != (ssize_t)strlen(val))
-		fprintf(stderr, "Couldn't write %s to %s: %s\n", val, path,
-			strerror(errno));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
+	if (!vt_write_knob(path, val))
+		return 0;
+	fprintf(stderr, "Couldn't write %s to %s: %s\n", val, path,
+		strerror(errno));
+	return -1;
 }
 
 /* The value of "@key N" in the file @path (memory.stat, memory.events) */

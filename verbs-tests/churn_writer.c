@@ -162,26 +162,13 @@ clean:
 static int cw_check(const char *path, size_t size, long lo, long hi)
 {
 	struct churn_tally t;
-	size_t done = 0, ok;
-	ssize_t ret;
+	size_t done, ok;
 	char *buf;
-	int fd;
 
-	buf = calloc(1, size);
-	if (!buf) {
-		perror("calloc");
-		return 2;
-	}
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
-		free(buf);
-		return 2;
-	}
 	/* A short file counts as zeroes, not as an error */
-	while (done < size && (ret = read(fd, buf + done, size - done)) > 0)
-		done += ret;
-	close(fd);
+	buf = vt_slurp(path, size, &done);
+	if (!buf)
+		return 2;
 	churn_tally(buf, size, lo > 0 ? lo : 1, hi > 0 ? hi : 1, &t);
 	if (!lo) {
 		/* Nothing synced yet: the new file's zeroes are as good */

@@ -124,18 +124,6 @@ static int fault_read(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-static int fault_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /* 'times' of one fault type: counts down by one per fault injected */
 static long fault_times(const char *dir)
 {
@@ -303,7 +291,7 @@ FIXTURE_TEARDOWN(faults)
 	for (i = 0; self->have_saved && i < N_KNOBS; i++) {
 		snprintf(path, sizeof(path), FAULT_DEBUGFS "/%s/%s",
 			 fault_knobs[i].dir, fault_knobs[i].name);
-		EXPECT_EQ(0, fault_write(path, self->saved[i]))
+		EXPECT_EQ(0, vt_write_knob(path, self->saved[i]))
 			TH_LOG("restore %s: %s", path, strerror(errno));
 	}
 	if (self->fds0 > 0)
@@ -344,7 +332,7 @@ static void faults_apply(struct __test_metadata *_metadata,
 	for (i = N_KNOBS; i-- > 0;) {
 		snprintf(path, sizeof(path), FAULT_DEBUGFS "/%s/%s",
 			 fault_knobs[i].dir, fault_knobs[i].name);
-		ASSERT_EQ(0, fault_write(path, fault_knobs[i].val ?:
+		ASSERT_EQ(0, vt_write_knob(path, fault_knobs[i].val ?:
 					 !strcmp(fault_knobs[i].name, "verbose") ?
 					 verbose : val))
 			TH_LOG("write %s: %s", path, strerror(errno));
@@ -406,15 +394,42 @@ static int faults_check(struct __test_metadata *_metadata,
 	return ret;
 }
 
-/* The deltas of both 'times' counters since @slab0 and @page0 */
-static void faults_count(FIXTURE_DATA(faults) *self, long slab0, long page0)
+/* Both 'times' counters, before a try */
+struct fault_snap {
+	long slab, page;
+};
+
+static void fault_snap_take(struct fault_snap *s)
 {
-	long slab = slab0 - fault_times("failslab");
-	long page = page0 - fault_times("fail_page_alloc");
+	s->slab = fault_times("failslab");
+	s->page = fault_times("fail_page_alloc");
+}
+
+/* One try more, and the faults injected since @s */
+static void faults_count(FIXTURE_DATA(faults) *self, const struct fault_snap *s)
+{
+	long slab = s->slab - fault_times("failslab");
+	long page = s->page - fault_times("fail_page_alloc");
 
 	self->slab += slab;
 	self->page += page;
 	self->injected += slab + page;
+	self->points++;
+}
+
+/*
+ * After a try under fail-nth: disarm it, count the try and its outcome;
+ * returns what fail-nth had left (> 0: the try went past the last point).
+ */
+static long faults_nth_done(FIXTURE_DATA(faults) *self,
+			    const struct fault_snap *s, int err)
+{
+	long left = fault_get(self->nth_fd);
+
+	fault_set(self->nth_fd, 0);
+	faults_count(self, s);
+	faults_outcome(self, err);
+	return left;
 }
 
 static void faults_report(struct __test_metadata *_metadata,
@@ -438,7 +453,8 @@ static void faults_report(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(faults, reg_nth, FAULT_TIMEOUT)
 {
 	double end = fault_now() + NTH_SECS;
-	long slab0, page0, left;
+	struct fault_snap snap;
+	long left;
 	struct ibv_mr *mr;
 	struct ibv_pd *pd;
 	unsigned long n;
@@ -451,18 +467,11 @@ TEST_F_TIMEOUT(faults, reg_nth, FAULT_TIMEOUT)
 			ASSERT_EQ(0, faults_map(self, variant));
 		pd = ibv_alloc_pd(self->ctx.context);
 		ASSERT_NE(NULL, pd) TH_LOG("Couldn't allocate PD");
-		slab0 = fault_times("failslab");
-		page0 = fault_times("fail_page_alloc");
-
+		fault_snap_take(&snap);
 		ASSERT_EQ(0, fault_set(self->nth_fd, n));
 		mr = ibv_reg_mr(pd, self->map, variant->len, ACCESS_RW);
 		err = mr ? 0 : errno;
-		left = fault_get(self->nth_fd);
-		fault_set(self->nth_fd, 0);
-
-		faults_count(self, slab0, page0);
-		self->points++;
-		faults_outcome(self, err);
+		left = faults_nth_done(self, &snap, err);
 		if (mr)
 			EXPECT_EQ(0, ibv_dereg_mr(mr));
 		if (faults_check(_metadata, self, pd, n))
@@ -479,7 +488,8 @@ TEST_F_TIMEOUT(faults, reg_nth, FAULT_TIMEOUT)
 TEST_F_TIMEOUT(faults, dereg_nth, FAULT_TIMEOUT)
 {
 	double end = fault_now() + NTH_SECS;
-	long slab0, page0, left;
+	struct fault_snap snap;
+	long left;
 	struct ibv_mr *mr;
 	struct ibv_pd *pd;
 	unsigned long n;
@@ -493,17 +503,10 @@ TEST_F_TIMEOUT(faults, dereg_nth, FAULT_TIMEOUT)
 		mr = ibv_reg_mr(pd, self->map, variant->len, ACCESS_RW);
 		ASSERT_NE(NULL, mr) TH_LOG("Couldn't register MR: %s",
 					   strerror(errno));
-		slab0 = fault_times("failslab");
-		page0 = fault_times("fail_page_alloc");
-
+		fault_snap_take(&snap);
 		ASSERT_EQ(0, fault_set(self->nth_fd, n));
 		err = ibv_dereg_mr(mr);
-		left = fault_get(self->nth_fd);
-		fault_set(self->nth_fd, 0);
-
-		faults_count(self, slab0, page0);
-		self->points++;
-		faults_outcome(self, err);
+		left = faults_nth_done(self, &snap, err);
 		if (err)
 			EXPECT_EQ(0, ibv_dereg_mr(mr))
 				TH_LOG("point %lu: dereg failed with %s, then again",
@@ -527,7 +530,7 @@ TEST_F_TIMEOUT(faults, dereg_nth, FAULT_TIMEOUT)
 TEST_F_TIMEOUT(faults, reg_random, FAULT_TIMEOUT)
 {
 	double end = fault_now() + fault_env("VT_FAULT_SECS", FAULT_SECS);
-	long slab0, page0;
+	struct fault_snap snap;
 	struct ibv_mr *mr;
 	struct ibv_pd *pd;
 	int err;
@@ -539,9 +542,7 @@ TEST_F_TIMEOUT(faults, reg_random, FAULT_TIMEOUT)
 			ASSERT_EQ(0, faults_map(self, variant));
 		pd = ibv_alloc_pd(self->ctx.context);
 		ASSERT_NE(NULL, pd) TH_LOG("Couldn't allocate PD");
-		slab0 = fault_times("failslab");
-		page0 = fault_times("fail_page_alloc");
-
+		fault_snap_take(&snap);
 		ASSERT_EQ(0, fault_set(self->fail_fd, 1));
 		mr = ibv_reg_mr(pd, self->map, variant->len, ACCESS_RW);
 		err = mr ? 0 : errno;
@@ -556,8 +557,7 @@ TEST_F_TIMEOUT(faults, reg_random, FAULT_TIMEOUT)
 					TH_LOG("dereg failed with %s, then again",
 					       errname(err));
 		}
-		faults_count(self, slab0, page0);
-		self->points++;
+		faults_count(self, &snap);
 		if (faults_check(_metadata, self, pd, self->points))
 			break;
 	}

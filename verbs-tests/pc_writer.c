@@ -201,27 +201,14 @@ clean:
 
 static int pc_check(const char *path, size_t size, unsigned int rounds)
 {
-	size_t done = 0, n = 0;
+	size_t done, n = 0;
 	unsigned int r;
-	ssize_t ret;
 	char *buf;
-	int fd;
 
-	buf = calloc(1, size);
-	if (!buf) {
-		perror("calloc");
-		return 2;
-	}
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
-		free(buf);
-		return 2;
-	}
 	/* A short file counts as missing bytes, not as an error */
-	while (done < size && (ret = read(fd, buf + done, size - done)) > 0)
-		done += ret;
-	close(fd);
+	buf = vt_slurp(path, size, &done);
+	if (!buf)
+		return 2;
 	for (r = 1; r <= rounds; r++) {
 		n = vt_count(buf, done & ~(size_t)7, r);
 		printf("# PC check round=%u on_disk=%zu/%zu\n", r, n, size);

@@ -450,18 +450,6 @@ static void *race_fsync(void *arg)
 	return NULL;
 }
 
-static int race_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /* Drop the page cache and the slab caches, then compact memory */
 static void *race_drop_caches(void *arg)
 {
@@ -469,13 +457,13 @@ static void *race_drop_caches(void *arg)
 	unsigned int seed = 6;
 
 	while (!atomic_load(&r->stop)) {
-		if (race_write("/proc/sys/vm/drop_caches", "3")) {
+		if (vt_write_knob("/proc/sys/vm/drop_caches", "3")) {
 			race_op_failed(r, "drop_caches");
 			break;
 		}
 		race_pause(&seed);
 		/* Compaction migrates what it can; pinned pages must stay */
-		if (!race_write("/proc/sys/vm/compact_memory", "1"))
+		if (!vt_write_knob("/proc/sys/vm/compact_memory", "1"))
 			r->op_done++;
 		r->ops++;
 		race_pause(&seed);
@@ -505,7 +493,7 @@ static void *race_pressure(void *arg)
 		if (off % (32 * STREAM_CHUNK))
 			continue;
 		/* EAGAIN: less than asked could be reclaimed */
-		if (!race_write(path, CG_RECLAIM)) {
+		if (!vt_write_knob(path, CG_RECLAIM)) {
 			r->op_done++;
 		} else if (errno != EAGAIN) {
 			race_op_failed(r, "memory.reclaim");
@@ -524,7 +512,7 @@ static int race_cgroup(struct race *r)
 	if (access(CG_ROOT "/cgroup.controllers", F_OK) &&
 	    mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
 		return -1;
-	if (race_write(CG_ROOT "/cgroup.subtree_control", "+memory"))
+	if (vt_write_knob(CG_ROOT "/cgroup.subtree_control", "+memory"))
 		return -1;
 	snprintf(r->cg, sizeof(r->cg), CG_ROOT "/vt-race-%d", getpid());
 	if (mkdir(r->cg, 0755)) {
@@ -532,11 +520,11 @@ static int race_cgroup(struct race *r)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/memory.max", r->cg);
-	if (race_write(path, CG_MAX))
+	if (vt_write_knob(path, CG_MAX))
 		return -1;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", r->cg);
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	return race_write(path, pid);
+	return vt_write_knob(path, pid);
 }
 
 /* memory.events of the cgroup, on one line */

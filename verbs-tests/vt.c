@@ -779,6 +779,56 @@ int vt_read_file(int fd, void *buf, size_t len)
 }
 
 /*
+ * Read up to @size bytes of the file @path into a new zeroed buffer (a
+ * short file leaves zeroes, not an error); *@got says how many were read.
+ * The buffer is the caller's to free(); NULL, said on stderr, on error.
+ */
+void *vt_slurp(const char *path, size_t size, size_t *got)
+{
+	size_t done = 0;
+	ssize_t ret;
+	char *buf;
+	int fd;
+
+	buf = calloc(1, size);
+	if (!buf) {
+		perror("calloc");
+		return NULL;
+	}
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "Couldn't open %s: %s\n", path, strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	while (done < size && (ret = read(fd, buf + done, size - done)) > 0)
+		done += ret;
+	close(fd);
+	*got = done;
+	return buf;
+}
+
+/*
+ * Write @val to the knob @path (proc, sys, cgroup, debugfs) in one write();
+ * 0, or -1 with errno set and nothing printed.
+ */
+int vt_write_knob(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), err;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? errno : EIO;
+	close(fd);
+	if (n == (ssize_t)strlen(val))
+		return 0;
+	errno = err;
+	return -1;
+}
+
+/*
  * Set /proc/sys/vm/@name to @val; with @old, first save its value there
  * (@len bytes at most) for the caller to restore.
  */

@@ -73,5 +73,7 @@ int vt_make_file(const char *dir, size_t len, unsigned int seed, char *path);
 int vt_read_file(int fd, void *buf, size_t len);
 
 int vt_vm_sysctl(const char *name, const char *val, char *old, size_t len);
+int vt_write_knob(const char *path, const char *val);
+void *vt_slurp(const char *path, size_t size, size_t *got);
 
 #endif /* VT_H */
