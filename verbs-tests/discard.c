@@ -20,7 +20,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <stdbool.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include "vt_harness.h"
 
@@ -371,6 +373,190 @@ TEST_F(discard, truncate_after_dereg)
 	EXPECT_EQ(size, discard_size(self->fd));
 	EXPECT_EQ(0, discard_diff(self, size))
 		TH_LOG("bytes that differ from the RDMA WRITE's data");
+}
+
+/* Read @len bytes at @off of @path from the disk (O_DIRECT): 0 or errno */
+static int discard_read_direct(const char *path, void *buf, off_t off,
+			       size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return errno;
+	n = pread(fd, buf, len, off);
+	close(fd);
+	return n == (ssize_t)len ? 0 : n < 0 ? errno : EIO;
+}
+
+/*
+ * An O_DIRECT write into the pinned range, once its pages are clean: the
+ * page cache must not drop the pinned pages to stay coherent (the device
+ * would go on writing pages the file no longer has), so the write goes
+ * through them.  The mapping shows it, and a later RDMA WRITE and fsync()
+ * reach the disk.  Stock invalidates the pinned pages.
+ */
+TEST_F(discard, odirect_write_inside)
+{
+	const off_t off = PIN_OFF + PIN_LEN / 4, len = PIN_LEN / 4;
+	char *data, *disk;
+	size_t found;
+	ssize_t n;
+	int fd;
+
+	VT_RETURN_IF_SKIPPED();
+	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	ASSERT_EQ(0, fsync(self->fd));
+
+	data = (char *)self->buf + FILE_LEN;
+	vt_fill(data, len, SEED_CLONE);
+	fd = open(self->path, O_WRONLY | O_DIRECT);
+	ASSERT_LE(0, fd) TH_LOG("open O_DIRECT: %s", strerror(errno));
+	n = pwrite(fd, data, len, off);
+	close(fd);
+	ASSERT_EQ(len, n) TH_LOG("O_DIRECT write: %s", strerror(errno));
+	EXPECT_EQ(0, memcmp((char *)self->map + off - PIN_OFF, data, len))
+		TH_LOG("the O_DIRECT write is not in the registered mapping");
+
+	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->mr,
+				   PIN_LEN));
+	EXPECT_EQ((size_t)PIN_LEN, vt_count(self->map, PIN_LEN, SEED_NEW))
+		TH_LOG("the RDMA WRITE is not in the mapping");
+	ASSERT_EQ(0, fsync(self->fd));
+	disk = self->buf;
+	ASSERT_EQ(0, discard_read_direct(self->path, disk, PIN_OFF, PIN_LEN));
+	found = vt_count(disk, PIN_LEN, SEED_NEW);
+	printf("# DISCARD test=odirect_write_inside fs=%s on_disk=%zu/%lld\n",
+	       variant->fs, found, (long long)PIN_LEN);
+	EXPECT_EQ((size_t)PIN_LEN, found)
+		TH_LOG("bytes of the RDMA WRITE on disk after fsync");
+}
+
+/*
+ * overlayfs over the filesystem under test: a file created through the
+ * overlay lives in the upper directory, and a shared mapping of the overlay
+ * file maps the upper file's pages.  Truncating it through the overlay
+ * (ovl_setattr() -> notify_change() on the upper file, not do_truncate())
+ * must be refused like a direct truncate, and the MR keep working.
+ */
+FIXTURE(discard_ovl) {
+	struct vt_ctx ctx;
+	char top[64], merged[96], path[PATH_MAX];
+	bool mounted;
+	int fd;
+	void *map, *src, *buf;
+	struct ibv_mr *mr, *src_mr;
+};
+
+FIXTURE_VARIANT(discard_ovl) {
+	const char *fs;
+};
+
+FIXTURE_VARIANT_ADD(discard_ovl, ext4) { .fs = "ext4", };
+FIXTURE_VARIANT_ADD(discard_ovl, xfs) { .fs = "xfs", };
+
+static const char * const ovl_dirs[] = { "lower", "upper", "work", "merged" };
+
+FIXTURE_SETUP(discard_ovl)
+{
+	char dir[128], opts[512], fsdir[32];
+	unsigned int i;
+
+	self->fd = -1;
+	snprintf(fsdir, sizeof(fsdir), "/mnt/%s", variant->fs);
+	if (!vt_fs_is(fsdir, variant->fs))
+		SKIP(return, "%s is not a mounted %s", fsdir, variant->fs);
+	snprintf(self->top, sizeof(self->top), "%s/ovl-%d", fsdir, getpid());
+	ASSERT_EQ(0, mkdir(self->top, 0755)) TH_LOG("mkdir: %s", strerror(errno));
+	for (i = 0; i < sizeof(ovl_dirs) / sizeof(ovl_dirs[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", self->top, ovl_dirs[i]);
+		ASSERT_EQ(0, mkdir(dir, 0755));
+	}
+	snprintf(self->merged, sizeof(self->merged), "%s/merged", self->top);
+	snprintf(opts, sizeof(opts), "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work",
+		 self->top, self->top, self->top);
+	if (mount("overlay", self->merged, "overlay", 0, opts)) {
+		if (errno == ENODEV)
+			SKIP(return, "no overlayfs in this kernel");
+		ASSERT_EQ(0, errno) TH_LOG("mount overlay: %s", strerror(errno));
+	}
+	self->mounted = true;
+	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
+
+	self->fd = vt_make_file(self->merged, FILE_LEN, SEED_FILE, self->path);
+	ASSERT_LE(0, self->fd);
+	self->map = mmap(NULL, PIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->fd, PIN_OFF);
+	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
+	self->src = vt_alloc(PIN_LEN, 0);
+	ASSERT_NE(NULL, self->src);
+	vt_fill(self->src, PIN_LEN, SEED_NEW);
+	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, PIN_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	self->buf = vt_alloc(FILE_LEN, 0);
+	ASSERT_NE(NULL, self->buf);
+}
+
+FIXTURE_TEARDOWN(discard_ovl)
+{
+	char dir[128];
+	unsigned int i;
+
+	EXPECT_EQ(0, vt_dereg_mr(self->mr));
+	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
+	vt_close_ctx(&self->ctx);
+	VT_EXPECT_PINS_BALANCED();
+	vt_free(self->map, PIN_LEN);
+	vt_free(self->src, PIN_LEN);
+	vt_free(self->buf, FILE_LEN);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->path[0])
+		unlink(self->path);
+	if (self->mounted)
+		EXPECT_EQ(0, umount(self->merged))
+			TH_LOG("umount %s: %s", self->merged, strerror(errno));
+	if (!self->top[0])
+		return;
+	/* work/ holds an empty work/ of overlayfs' own */
+	snprintf(dir, sizeof(dir), "%s/work/work", self->top);
+	rmdir(dir);
+	for (i = 0; i < sizeof(ovl_dirs) / sizeof(ovl_dirs[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", self->top, ovl_dirs[i]);
+		rmdir(dir);
+	}
+	rmdir(self->top);
+}
+
+TEST_F(discard_ovl, truncate_inside)
+{
+	size_t found;
+	int ret;
+
+	VT_RETURN_IF_SKIPPED();
+	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	ret = ftruncate(self->fd, PIN_OFF + PIN_LEN / 2) ? errno : 0;
+	EXPECT_EQ(ETXTBSY, ret)
+		TH_LOG("ftruncate through overlayfs: %s", strerror(ret));
+	ASSERT_EQ(FILE_LEN, discard_size(self->fd))
+		TH_LOG("file size after the truncate");
+
+	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->mr,
+				   PIN_LEN));
+	ASSERT_EQ(0, fsync(self->fd));
+	ASSERT_EQ(0, vt_read_file(self->fd, self->buf, FILE_LEN));
+	found = vt_count((char *)self->buf + PIN_OFF, PIN_LEN, SEED_NEW);
+	printf("# DISCARD test=overlay_truncate fs=%s errno=%d in_file=%zu/%lld\n",
+	       variant->fs, ret, found, (long long)PIN_LEN);
+	EXPECT_EQ((size_t)PIN_LEN, found)
+		TH_LOG("bytes of the RDMA WRITE in the file");
 }
 
 VT_HARNESS_MAIN
