@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "vt_harness.h"
@@ -32,6 +33,7 @@ enum bad_mem {
 	MEM_ANON_RO,		/* private anonymous, PROT_READ */
 	MEM_ZERO_PRIVATE,	/* /dev/zero MAP_PRIVATE: anonymous memory */
 	MEM_ZERO_SHARED,	/* /dev/zero MAP_SHARED: shmem */
+	MEM_SYSV_SHM,		/* a SysV shared memory segment, attached */
 };
 
 enum bad_len {
@@ -75,6 +77,9 @@ BAD_CASE(partly_unmapped, .mem = MEM_PART_UNMAPPED, .len = 2 * 4096,
 	 .access = VT_MR_ACCESS, .want = EFAULT);
 BAD_CASE(prot_none, .mem = MEM_PROT_NONE, .len = 2 * 4096,
 	 .access = VT_MR_ACCESS, .want = EFAULT);
+/* Read-only too: the device may not read what the process cannot */
+BAD_CASE(prot_none_ro, .mem = MEM_PROT_NONE, .len = 2 * 4096,
+	 .access = IBV_ACCESS_REMOTE_READ, .want = EFAULT);
 /* rdma-core passes a zero length on; ib_umem_get() finds no pages */
 BAD_CASE(zero_len, .mem = MEM_ANON, .len = 0,
 	 .access = VT_MR_ACCESS, .want = EINVAL);
@@ -91,6 +96,9 @@ BAD_CASE(memlock_exceeded, .mem = MEM_ANON, .len = MEMLOCK_LEN,
 BAD_CASE(devzero_private, .mem = MEM_ZERO_PRIVATE, .len = MAP_PAGES * 4096,
 	 .access = VT_MR_ACCESS, .want = 0);
 BAD_CASE(devzero_shared, .mem = MEM_ZERO_SHARED, .len = MAP_PAGES * 4096,
+	 .access = VT_MR_ACCESS, .want = 0);
+/* No writeback, no ->page_mkwrite (shm_vm_ops): a writable MR is fine */
+BAD_CASE(sysv_shm, .mem = MEM_SYSV_SHM, .len = MAP_PAGES * 4096,
 	 .access = VT_MR_ACCESS, .want = 0);
 /* An MR may start and end anywhere in a page */
 BAD_CASE(unaligned_start, .mem = MEM_ANON, .off = 123, .len = 4096 + 1000,
@@ -175,7 +183,16 @@ FIXTURE_SETUP(badinput)
 	}
 	if (variant->memlock)
 		self->map_len = MEMLOCK_LEN;
-	if (self->map_len) {
+	if (variant->mem == MEM_SYSV_SHM) {
+		int id = shmget(IPC_PRIVATE, self->map_len, IPC_CREAT | 0600);
+
+		ASSERT_LE(0, id) TH_LOG("shmget: %s", strerror(errno));
+		self->map = shmat(id, NULL, 0);
+		/* Gone once detached, whatever happens next */
+		shmctl(id, IPC_RMID, NULL);
+		ASSERT_NE((void *)-1, self->map)
+			TH_LOG("shmat: %s", strerror(errno));
+	} else if (self->map_len) {
 		self->map = mmap(NULL, self->map_len, prot, flags, self->fd, 0);
 		ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
 	}
