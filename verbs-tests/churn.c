@@ -342,12 +342,16 @@ static size_t mem_available(void)
 /*
  * The presser (a child): with a balloon, first hold and touch all but
  * MEM_BALLOON_LEFT of the available memory; then, until stopped, write a
- * MEM_PRESS_LEN file in @dir, read it back, unlink it and touch
- * MEM_ANON_LEN of fresh anonymous memory.
+ * file in @dir, read it back, unlink it and touch MEM_ANON_LEN of fresh
+ * anonymous memory.  The file is MEM_PRESS_LEN, more than the memory
+ * cgroup allows, or with a balloon twice what it leaves: MemAvailable
+ * leaves out the reserves, which THP raises (min_free_kbytes), and a file
+ * of 128 MiB then fit without reclaim ever scanning.
  */
 static void mem_presser(struct mem_shared *psh, const char *dir,
 			int balloon)
 {
+	size_t press_len = balloon ? 2 * MEM_BALLOON_LEFT : MEM_PRESS_LEN;
 	size_t chunk = 1 << 20, held = 0, want = 0, n;
 	char path[PATH_MAX];
 	char *buf, *anon;
@@ -378,10 +382,10 @@ static void mem_presser(struct mem_shared *psh, const char *dir,
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		if (fd < 0)
 			_exit(2);
-		for (n = 0; n < MEM_PRESS_LEN && !psh->stop; n += chunk)
+		for (n = 0; n < press_len && !psh->stop; n += chunk)
 			if (write(fd, buf, chunk) != (ssize_t)chunk)
 				_exit(3);
-		for (n = 0; n < MEM_PRESS_LEN && !psh->stop; n += chunk)
+		for (n = 0; n < press_len && !psh->stop; n += chunk)
 			if (pread(fd, buf, chunk, n) != (ssize_t)chunk)
 				_exit(4);
 		close(fd);
