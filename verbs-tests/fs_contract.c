@@ -566,6 +566,59 @@ TEST_F_TIMEOUT(fs_contract, holes, FSC_TIMEOUT)
 }
 
 /*
+ * An O_SYNC write() into the registered range: the filesystem syncs it
+ * with its own locks held (generic_write_sync()), where no write-pinned
+ * page may be taken through ->page_mkwrite, so it must neither hang nor
+ * fail; the write lands in the pinned pages, and the next fsync() writes
+ * it and what the device wrote around it.
+ */
+TEST_F_TIMEOUT(fs_contract, osync_write, FSC_TIMEOUT)
+{
+	const size_t wlen = 64 << 10;
+	struct fsc *f = &self->f;
+	size_t i, cpu = 0, dev = 0;
+	char *exp, *got;
+	ssize_t n;
+	int fd;
+
+	VT_RETURN_IF_SKIPPED();
+	fsc_make_a(_metadata, f, CONTRACT_LEN, SEED_FILE);
+	fsc_register(_metadata, f, CONTRACT_LEN, CONTRACT_LEN);
+	ASSERT_EQ(0, fsync(f->a.fd)) TH_LOG("fsync: %s", strerror(errno));
+	fsc_rdma_write(_metadata, f, SEED_ROUND1);
+
+	/* What the file must hold: the device's bytes, the write's first */
+	exp = malloc(f->len);
+	ASSERT_NE(NULL, exp);
+	vt_fill(exp, f->len, SEED_ROUND1);
+	vt_fill(exp, wlen, SEED_ROUND2);
+	fd = open(f->a.path, O_WRONLY | O_SYNC);
+	ASSERT_LE(0, fd) TH_LOG("open O_SYNC: %s", strerror(errno));
+	n = pwrite(fd, exp, wlen, 0);
+	close(fd);
+	EXPECT_EQ((ssize_t)wlen, n) TH_LOG("O_SYNC write: %s", strerror(errno));
+	EXPECT_EQ(0, memcmp(f->map, exp, wlen))
+		TH_LOG("the O_SYNC write is not in the registered mapping");
+
+	EXPECT_EQ(0, fsync(f->a.fd)) TH_LOG("fsync: %s", strerror(errno));
+	ASSERT_EQ(0, fsc_read_direct(f, f->a.path, f->len));
+	got = f->buf;
+	for (i = 0; i < f->len; i++) {
+		if (got[i] != exp[i])
+			continue;
+		if (i < wlen)
+			cpu++;
+		else
+			dev++;
+	}
+	free(exp);
+	fsc_print("test=osync_write fs=%s cpu_on_disk=%zu/%zu dev_on_disk=%zu/%zu",
+		  f->fs, cpu, wlen, dev, f->len - wlen);
+	EXPECT_EQ(wlen, cpu);
+	EXPECT_EQ(f->len - wlen, dev);
+}
+
+/*
  * The registered file grows from 1 MiB to 2 MiB under the MR, after the
  * registration's own dirtying was written back: the device's write into
  * the old first MiB must reach the disk, and the new MiB reads as zeroes.
