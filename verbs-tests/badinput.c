@@ -8,8 +8,12 @@
  */
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "vt_harness.h"
@@ -34,6 +38,7 @@ enum bad_mem {
 	MEM_ZERO_PRIVATE,	/* /dev/zero MAP_PRIVATE: anonymous memory */
 	MEM_ZERO_SHARED,	/* /dev/zero MAP_SHARED: shmem */
 	MEM_SYSV_SHM,		/* a SysV shared memory segment, attached */
+	MEM_PACKET_RING,	/* an AF_PACKET receive ring: kernel pages */
 };
 
 enum bad_len {
@@ -100,6 +105,9 @@ BAD_CASE(devzero_shared, .mem = MEM_ZERO_SHARED, .len = MAP_PAGES * 4096,
 /* No writeback, no ->page_mkwrite (shm_vm_ops): a writable MR is fine */
 BAD_CASE(sysv_shm, .mem = MEM_SYSV_SHM, .len = MAP_PAGES * 4096,
 	 .access = VT_MR_ACCESS, .want = 0);
+/* A shared mapping of pages no file owns (the socket's): nothing to record */
+BAD_CASE(packet_ring, .mem = MEM_PACKET_RING, .len = MAP_PAGES * 4096,
+	 .access = IBV_ACCESS_REMOTE_READ, .want = 0);
 /* An MR may start and end anywhere in a page */
 BAD_CASE(unaligned_start, .mem = MEM_ANON, .off = 123, .len = 4096 + 1000,
 	 .access = VT_MR_ACCESS, .want = 0);
@@ -183,7 +191,23 @@ FIXTURE_SETUP(badinput)
 	}
 	if (variant->memlock)
 		self->map_len = MEMLOCK_LEN;
-	if (variant->mem == MEM_SYSV_SHM) {
+	if (variant->mem == MEM_PACKET_RING) {
+		struct tpacket_req req = {
+			.tp_block_size	= page,
+			.tp_block_nr	= MAP_PAGES,
+			.tp_frame_size	= page,
+			.tp_frame_nr	= MAP_PAGES,
+		};
+
+		self->fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+		ASSERT_LE(0, self->fd) TH_LOG("AF_PACKET socket: %s", strerror(errno));
+		ASSERT_EQ(0, setsockopt(self->fd, SOL_PACKET, PACKET_RX_RING,
+					&req, sizeof(req)))
+			TH_LOG("PACKET_RX_RING: %s", strerror(errno));
+		self->map = mmap(NULL, self->map_len, PROT_READ | PROT_WRITE,
+				 MAP_SHARED, self->fd, 0);
+		ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap ring: %s", strerror(errno));
+	} else if (variant->mem == MEM_SYSV_SHM) {
 		int id = shmget(IPC_PRIVATE, self->map_len, IPC_CREAT | 0600);
 
 		ASSERT_LE(0, id) TH_LOG("shmget: %s", strerror(errno));
