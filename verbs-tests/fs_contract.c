@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <time.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -74,6 +75,7 @@ struct fsc {
 	char		dir[32];
 	struct fsc_file	a, b, fill;
 	void		*map, *src, *buf;
+	int		dereg_ret, dereg_done;	/* dereg_frozen's thread */
 	size_t		len, buf_len;
 	struct ibv_mr	*mr, *src_mr;
 	long long	free_before;	/* bytes free before the filler */
@@ -616,6 +618,55 @@ TEST_F_TIMEOUT(fs_contract, osync_write, FSC_TIMEOUT)
 		  f->fs, cpu, wlen, dev, f->len - wlen);
 	EXPECT_EQ(wlen, cpu);
 	EXPECT_EQ(f->len - wlen, dev);
+}
+
+static void *fsc_dereg_thread(void *arg)
+{
+	struct fsc *f = arg;
+
+	f->dereg_ret = ibv_dereg_mr(f->mr);
+	__atomic_store_n(&f->dereg_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Deregistration while the filesystem is frozen (FIFREEZE, as for an LVM
+ * snapshot): the pinned pages are unpinned for good, so what the device
+ * wrote since the last sync must still reach the filesystem, after the
+ * thaw, and the next fsync() must write it.  Whether the deregistration
+ * waits for the thaw is not asked.
+ */
+TEST_F_TIMEOUT(fs_contract, dereg_frozen, FSC_TIMEOUT)
+{
+	struct fsc *f = &self->f;
+	int waited = 0, dfd;
+	pthread_t thread;
+	size_t on_disk;
+
+	VT_RETURN_IF_SKIPPED();
+	fsc_make_a(_metadata, f, CONTRACT_LEN, SEED_FILE);
+	fsc_register(_metadata, f, CONTRACT_LEN, CONTRACT_LEN);
+	ASSERT_EQ(0, fsync(f->a.fd)) TH_LOG("fsync: %s", strerror(errno));
+	fsc_rdma_write(_metadata, f, SEED_ROUND1);
+
+	dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd) TH_LOG("open %s: %s", f->dir, strerror(errno));
+	ASSERT_EQ(0, ioctl(dfd, FIFREEZE, 0))
+		TH_LOG("FIFREEZE: %s", strerror(errno));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, fsc_dereg_thread, f));
+	usleep(500 * 1000);
+	waited = !__atomic_load_n(&f->dereg_done, __ATOMIC_ACQUIRE);
+	EXPECT_EQ(0, ioctl(dfd, FITHAW, 0)) TH_LOG("FITHAW: %s", strerror(errno));
+	close(dfd);
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	EXPECT_EQ(0, f->dereg_ret) TH_LOG("ibv_dereg_mr: %s", strerror(f->dereg_ret));
+	f->mr = NULL;
+
+	EXPECT_EQ(0, fsync(f->a.fd)) TH_LOG("fsync: %s", strerror(errno));
+	on_disk = fsc_on_disk(f, f->a.path, f->len, SEED_ROUND1);
+	fsc_print("test=dereg_frozen fs=%s dereg_waited_for_thaw=%d on_disk=%zu/%zu",
+		  f->fs, waited, on_disk, f->len);
+	EXPECT_EQ(f->len, on_disk);
 }
 
 /*
