@@ -22,7 +22,11 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include "vt_harness.h"
@@ -466,6 +470,116 @@ TEST_F_TIMEOUT(ro_rereg, change_translation_and_access, RO_TIMEOUT)
 	else
 		TH_LOG("errno %d (%s): the MR is not used again", err,
 		       strerror(err));
+}
+
+/*
+ * A read-only MR over anonymous memory registered with userfaultfd (missing
+ * mode), none of it populated: registration faults every page in, and the
+ * faults must wait for the handler, as a CPU access would, not fail.  A
+ * review found the first version of the read-only pin path pinning under
+ * mmap_lock without FAULT_FLAG_ALLOW_RETRY, where a userfault is SIGBUS.
+ */
+#define UFFD_LEN	((size_t)64 << 10)
+
+struct ro_uffd_handler {
+	int uffd;
+	char *base;
+	long resolved;
+};
+
+static void *ro_uffd_serve(void *arg)
+{
+	struct ro_uffd_handler *h = arg;
+	long page = sysconf(_SC_PAGESIZE);
+	struct uffd_msg msg;
+	char *src;
+
+	src = vt_alloc(UFFD_LEN, 0);
+	if (!src)
+		return NULL;
+	vt_fill(src, UFFD_LEN, SEED_BUF);
+	while (read(h->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+		unsigned long off;
+		struct uffdio_copy copy;
+
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		off = (msg.arg.pagefault.address - (unsigned long)h->base) &
+		      ~(page - 1);
+		copy = (struct uffdio_copy) {
+			.dst	= (unsigned long)h->base + off,
+			.src	= (unsigned long)src + off,
+			.len	= page,
+		};
+		if (ioctl(h->uffd, UFFDIO_COPY, &copy) == 0)
+			h->resolved++;
+	}
+	vt_free(src, UFFD_LEN);
+	return NULL;
+}
+
+FIXTURE(ro_uffd) {
+	struct vt_ctx ctx;
+};
+
+FIXTURE_SETUP(ro_uffd)
+{
+	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
+}
+
+FIXTURE_TEARDOWN(ro_uffd)
+{
+	vt_close_ctx(&self->ctx);
+	VT_EXPECT_PINS_BALANCED();
+}
+
+TEST_F_TIMEOUT(ro_uffd, missing_faults, RO_TIMEOUT)
+{
+	struct ro_uffd_handler h = { .uffd = -1 };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	struct ibv_mr *mr, *dst_mr;
+	pthread_t thread;
+	size_t match;
+	char *dst;
+
+	h.uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (h.uffd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(h.uffd, UFFDIO_API, &api));
+	h.base = vt_alloc(UFFD_LEN, 0);
+	ASSERT_NE(NULL, h.base);
+	reg = (struct uffdio_register) {
+		.range = { .start = (unsigned long)h.base, .len = UFFD_LEN },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	ASSERT_EQ(0, ioctl(h.uffd, UFFDIO_REGISTER, &reg))
+		TH_LOG("UFFDIO_REGISTER: %s", strerror(errno));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, ro_uffd_serve, &h));
+
+	mr = ibv_reg_mr(self->ctx.pd, h.base, UFFD_LEN, IBV_ACCESS_REMOTE_READ);
+	EXPECT_NE(NULL, mr)
+		TH_LOG("Couldn't register read-only MR over userfaultfd memory: %s",
+		       strerror(errno));
+	dst = vt_alloc(UFFD_LEN, 0);
+	ASSERT_NE(NULL, dst);
+	dst_mr = ibv_reg_mr(self->ctx.pd, dst, UFFD_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, dst_mr);
+	match = 0;
+	if (mr && vt_rdma_read(&self->ctx, mr, dst_mr, UFFD_LEN) == 0)
+		match = vt_count(dst, UFFD_LEN, SEED_BUF);
+	printf("# RO mem=userfaultfd access=remote_read resolved=%ld match=%zu/%zu\n",
+	       h.resolved, match, UFFD_LEN);
+	EXPECT_EQ(UFFD_LEN, match);
+	EXPECT_EQ(0, memcmp(h.base, dst, UFFD_LEN))
+		TH_LOG("the device read other bytes than the process sees");
+
+	EXPECT_EQ(0, vt_dereg_mr(dst_mr));
+	EXPECT_EQ(0, vt_dereg_mr(mr));
+	close(h.uffd);		/* ends the handler's read() */
+	pthread_join(thread, NULL);
+	vt_free(dst, UFFD_LEN);
+	vt_free(h.base, UFFD_LEN);
 }
 
 VT_HARNESS_MAIN
