@@ -88,27 +88,39 @@ FIXTURE_VARIANT_ADD(discard, ext4) { .fs = "ext4", };
 FIXTURE_VARIANT_ADD(discard, xfs) { .fs = "xfs", };
 FIXTURE_VARIANT_ADD(discard, btrfs) { .fs = "btrfs", };
 
+/*
+ * What both fixtures start from: the device context, a FILE_LEN file in
+ * @dir holding SEED_FILE, a shared mapping of its pinned range, and an
+ * anonymous source MR holding SEED_NEW.
+ */
+static void discard_prepare(struct __test_metadata *_metadata,
+			    const char *dir, struct vt_ctx *ctx, int *fd,
+			    char *path, void **map, void **src,
+			    struct ibv_mr **src_mr)
+{
+	ASSERT_EQ(0, vt_init_ctx(ctx));
+	*fd = vt_make_file(dir, FILE_LEN, SEED_FILE, path);
+	ASSERT_LE(0, *fd);
+	*map = mmap(NULL, PIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, *fd,
+		    PIN_OFF);
+	ASSERT_NE(MAP_FAILED, *map) TH_LOG("mmap: %s", strerror(errno));
+
+	*src = vt_alloc(PIN_LEN, 0);
+	ASSERT_NE(NULL, *src);
+	vt_fill(*src, PIN_LEN, SEED_NEW);
+	*src_mr = ibv_reg_mr(ctx->pd, *src, PIN_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, *src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+}
+
 FIXTURE_SETUP(discard)
 {
 	self->fd = self->ro_fd = -1;
 	snprintf(self->dir, sizeof(self->dir), "/mnt/%s", variant->fs);
 	if (!vt_fs_is(self->dir, variant->fs))
 		SKIP(return, "%s is not a mounted %s", self->dir, variant->fs);
-	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
-
-	self->fd = vt_make_file(self->dir, FILE_LEN, SEED_FILE, self->path);
-	ASSERT_LE(0, self->fd);
-	self->map = mmap(NULL, PIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->fd, PIN_OFF);
-	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
-
-	self->src = vt_alloc(PIN_LEN, 0);
-	ASSERT_NE(NULL, self->src);
-	vt_fill(self->src, PIN_LEN, SEED_NEW);
-	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, PIN_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->src_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	discard_prepare(_metadata, self->dir, &self->ctx, &self->fd,
+			self->path, &self->map, &self->src, &self->src_mr);
 
 	/* What the file should hold, up to 2 * FILE_LEN after an insert */
 	self->ref = vt_alloc(2 * FILE_LEN, 0);
@@ -484,20 +496,8 @@ FIXTURE_SETUP(discard_ovl)
 		ASSERT_EQ(0, errno) TH_LOG("mount overlay: %s", strerror(errno));
 	}
 	self->mounted = true;
-	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
-
-	self->fd = vt_make_file(self->merged, FILE_LEN, SEED_FILE, self->path);
-	ASSERT_LE(0, self->fd);
-	self->map = mmap(NULL, PIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->fd, PIN_OFF);
-	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
-	self->src = vt_alloc(PIN_LEN, 0);
-	ASSERT_NE(NULL, self->src);
-	vt_fill(self->src, PIN_LEN, SEED_NEW);
-	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, PIN_LEN,
-				  VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->src_mr)
-		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	discard_prepare(_metadata, self->merged, &self->ctx, &self->fd,
+			self->path, &self->map, &self->src, &self->src_mr);
 	self->buf = vt_alloc(FILE_LEN, 0);
 	ASSERT_NE(NULL, self->buf);
 }
