@@ -3,6 +3,8 @@
 # make demo     the main job: durability of RDMA writes into a registered
 #               file MR, stock vs patched, as one table
 # make check    every test on both kernels; ends with "N passed, N failed"
+# make check-debug  the same, plus the verbs suite on the debug kernel
+#               (lockdep, DEBUG_VM, KASAN; builds it: about an hour cold)
 #
 # make kernels  build/stock/bzImage and build/patched/bzImage (DEBUG=1: the
 #               debug profile); make deps  Debian packages; make clean
@@ -12,7 +14,7 @@ KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
 .PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench bench-reg \
-	peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
+	check-debug peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
 
 all: kernels verbs-tests rxe-tools
 
@@ -39,6 +41,9 @@ rxe-tools:
 
 check: deps
 	scripts/check
+
+check-debug: deps
+	CHECK_DEBUG=1 scripts/check
 
 demo: deps
 	scripts/demo
