@@ -12,8 +12,21 @@
  * On a kernel that does not write back pinned pages the rdma fsync is
  * nearly free because it writes nothing: compare the bytes on disk
  * (verbs-tests/durability) before reading anything into the times.
+ *
+ * With --mr MIB, the file and its MR are MIB large and each round rewrites
+ * only the first N MiB of it; each line also gives the KiB the disk
+ * received during the fsync (/sys/class/block/DEV/stat):
+ *
+ *   FSYNCMR mr=1073741824 size=1048576 mode=rdma rounds=5 ms=m/m/m kib=m/m/m
+ *
+ * and with --idle SEC, after the sizes, the disk writes while the MR sits
+ * idle for SEC seconds with dirty_expire_centisecs and
+ * dirty_writeback_centisecs at 100, after one fsync:
+ *
+ *   IDLE mr=1073741824 seconds=20 kib=N redirtied=N
  */
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -108,21 +121,172 @@ clean_file:
 	return ret;
 }
 
+static void print_med(const char *what, double *v, int n)
+{
+	qsort(v, n, sizeof(double), cmp_double);
+	printf(" %s=%.2f/%.2f/%.2f", what, v[n / 2], v[0], v[n - 1]);
+}
+
+/*
+ * A @mr_len file MR, of which each round rewrites the first @lens[i] bytes
+ * by the CPU or by RDMA; fsync timed, and the disk's writes counted.  Then,
+ * with @idle, the disk's writes while the MR sits idle.
+ */
+static int bench_mr(struct vt_ctx *ctx, const char *dir, size_t mr_len,
+		    size_t *lens, int nlens, int rounds, int idle)
+{
+	double t[2][rounds], kib[2][rounds];
+	struct ibv_mr *src_mr = NULL, *file_mr = NULL;
+	size_t src_len = 0, len;
+	char path[PATH_MAX], expire[32] = "", interval[32] = "";
+	void *src = NULL, *map = MAP_FAILED;
+	int fd, i, r, m, ret = -1;
+	long long s0, s1;
+	long r0, r1;
+
+	for (i = 0; i < nlens; i++)
+		if (lens[i] > src_len)
+			src_len = lens[i];
+	fd = vt_make_file(dir, mr_len, 0, path);
+	if (fd < 0)
+		return -1;
+	src = vt_alloc(src_len, 0);
+	map = mmap(NULL, mr_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (!src || map == MAP_FAILED) {
+		fprintf(stderr, "Couldn't allocate or map: %s\n", strerror(errno));
+		goto out;
+	}
+	src_mr = ibv_reg_mr(ctx->pd, src, src_len, VT_MR_ACCESS);
+	file_mr = ibv_reg_mr(ctx->pd, map, mr_len, VT_MR_ACCESS);
+	if (!src_mr || !file_mr) {
+		fprintf(stderr, "Couldn't register MR: %s\n", strerror(errno));
+		goto out;
+	}
+	/* Registration dirtied every page: write them first. */
+	if (fsync(fd) || vt_dev_sectors_written(dir) < 0) {
+		fprintf(stderr, "fsync or disk statistics of %s failed\n", dir);
+		goto out;
+	}
+	for (i = 0; i < nlens; i++) {
+		len = lens[i];
+		for (r = 0; r < rounds; r++) {
+			for (m = 0; m < 2; m++) {
+				double t0;
+
+				if (m == 0) {
+					vt_fill(map, len, 2 * r + 1);
+				} else {
+					vt_fill(src, len, 2 * r + 2);
+					if (vt_rdma_write(ctx, src_mr, file_mr, len))
+						goto out;
+				}
+				s0 = vt_dev_sectors_written(dir);
+				t0 = now_ms();
+				if (fsync(fd)) {
+					perror("fsync");
+					goto out;
+				}
+				t[m][r] = now_ms() - t0;
+				kib[m][r] = (vt_dev_sectors_written(dir) - s0) / 2.0;
+			}
+		}
+		for (m = 0; m < 2; m++) {
+			printf("FSYNCMR mr=%zu size=%zu mode=%s rounds=%d", mr_len,
+			       len, m ? "rdma" : "cpu", rounds);
+			print_med("ms", t[m], rounds);
+			print_med("kib", kib[m], rounds);
+			printf("\n");
+		}
+		fflush(stdout);
+	}
+	if (idle > 0) {
+		if (vt_vm_sysctl("dirty_expire_centisecs", "100", expire,
+				 sizeof(expire)) ||
+		    vt_vm_sysctl("dirty_writeback_centisecs", "100", interval,
+				 sizeof(interval)))
+			goto out;
+		vt_fill(src, src_len, 7);
+		if (vt_rdma_write(ctx, src_mr, file_mr, src_len) || fsync(fd))
+			goto out;
+		sleep(2);
+		r0 = vt_vmstat("longterm_file_pin_redirtied");
+		s0 = vt_dev_sectors_written(dir);
+		sleep(idle);
+		s1 = vt_dev_sectors_written(dir);
+		r1 = vt_vmstat("longterm_file_pin_redirtied");
+		printf("IDLE mr=%zu seconds=%d kib=%lld redirtied=%ld\n", mr_len,
+		       idle, (s1 - s0) / 2, r0 < 0 ? 0 : r1 - r0);
+		fflush(stdout);
+	}
+	ret = 0;
+out:
+	if (interval[0])
+		vt_vm_sysctl("dirty_writeback_centisecs", interval, NULL, 0);
+	if (expire[0])
+		vt_vm_sysctl("dirty_expire_centisecs", expire, NULL, 0);
+	if (file_mr)
+		vt_dereg_mr(file_mr);
+	if (src_mr)
+		vt_dereg_mr(src_mr);
+	if (map != MAP_FAILED)
+		munmap(map, mr_len);
+	if (src)
+		vt_free(src, src_len);
+	close(fd);
+	unlink(path);
+	return ret;
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"Usage: %s [--mr MIB [--idle SEC]] DIR MIB... (5 rounds per size)\n",
+		prog);
+}
+
 int main(int argc, char *argv[])
 {
+	static const struct option opts[] = {
+		{ "mr", required_argument, NULL, 'm' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ }
+	};
+	size_t mr_len = 0, lens[16];
+	int c, i, n = 0, idle = 0, rounds = 5, ret = 0;
 	struct vt_ctx ctx;
-	int i, rounds = 5, ret = 0;
 
-	if (argc < 3) {
-		fprintf(stderr, "Usage: %s DIR MIB... (5 rounds per size)\n",
-			argv[0]);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			mr_len = strtoul(optarg, NULL, 0) << 20;
+			break;
+		case 'i':
+			idle = atoi(optarg);
+			break;
+		default:
+			usage(argv[0]);
+			return 1;
+		}
+	}
+	if (argc - optind < 2 || argc - optind - 1 > 16) {
+		usage(argv[0]);
 		return 1;
+	}
+	for (i = optind + 1; i < argc; i++)
+		lens[n++] = strtoul(argv[i], NULL, 0) << 20;
+	for (i = 0; i < n; i++) {
+		if (!lens[i] || (mr_len && lens[i] > mr_len)) {
+			fprintf(stderr, "%s: bad size %s MiB\n", argv[0],
+				argv[optind + 1 + i]);
+			return 1;
+		}
 	}
 	if (vt_init_ctx(&ctx))
 		return 1;
-	for (i = 2; i < argc && !ret; i++)
-		ret = bench(&ctx, argv[1], strtoul(argv[i], NULL, 0) << 20,
-			    rounds);
+	if (mr_len)
+		ret = bench_mr(&ctx, argv[optind], mr_len, lens, n, rounds, idle);
+	for (i = 0; !mr_len && i < n && !ret; i++)
+		ret = bench(&ctx, argv[optind], lens[i], rounds);
 	vt_close_ctx(&ctx);
 	return ret ? 1 : 0;
 }

@@ -13,7 +13,18 @@
  * durability_bg: with no sync call at all, background writeback must write
  * what the device wrote within a few expire intervals.  An O_DIRECT read of
  * the file flushes its page cache first, so the test reads the file's blocks
- * (FIEMAP) from the block device instead.
+ * (FIEMAP) from the block device instead.  idle_mr: once written, an MR the
+ * device leaves alone must not be written again and again (the stock kernel
+ * writes nothing, which passes; writing the whole MR every expire interval
+ * does not).
+ *
+ * durability_sparse: the device writes a few pages of a 16 MiB file MR, by
+ * each operation that can write an MR (RDMA WRITE and SEND into it, RDMA
+ * READ and an atomic's reply... into it as a local buffer, the responder's
+ * atomic on it); fsync must write those bytes, and only about those: the
+ * pages dirtied for it (longterm_file_pin_redirtied, where the kernel has
+ * it) are exactly the pages the operations touched, computed from their
+ * offsets, and the disk sees no more than them plus 1 MiB of metadata.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -421,6 +432,188 @@ TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
 	if (redirtied0 >= 0)
 		EXPECT_LE(pages, redirtied - redirtied0)
 			TH_LOG("write-pinned pages dirtied for writeback");
+}
+
+/*
+ * Idle: after one RDMA WRITE and an fsync, 3 expire intervals of nothing.
+ * The disk may see a journal commit, not the MR written again.
+ */
+TEST_F_TIMEOUT(durability_bg, idle_mr, 60)
+{
+	char dir[32];
+	long long s0, s1;
+	long r0, r1;
+
+	VT_RETURN_IF_SKIPPED();
+	snprintf(dir, sizeof(dir), "/mnt/%s", variant->fs);
+	vt_fill(self->f.src, FILE_LEN, 5);
+	ASSERT_EQ(0, vt_rdma_write(&self->f.ctx, self->f.src_mr,
+				   self->f.map_mr, FILE_LEN));
+	ASSERT_EQ(0, fsync(self->f.fd));
+	/* What the flusher still had queued (inode times) goes first. */
+	sleep(2);
+	r0 = vt_vmstat("longterm_file_pin_redirtied");
+	s0 = vt_dev_sectors_written(dir);
+	ASSERT_LE(0, s0) TH_LOG("no write statistics for the disk of %s", dir);
+	sleep(3);
+	r1 = vt_vmstat("longterm_file_pin_redirtied");
+	s1 = vt_dev_sectors_written(dir);
+	printf("# DUR test=idle_mr fs=%s mr_kib=%zu written_kib=%lld redirtied=%+ld\n",
+	       variant->fs, FILE_LEN >> 10, (s1 - s0) / 2,
+	       r0 < 0 ? 0 : r1 - r0);
+	fflush(stdout);
+	EXPECT_GE(256LL << 10, (s1 - s0) * 512)
+		TH_LOG("%lld KiB written in 3 s of an idle %zu KiB MR",
+		       (s1 - s0) / 2, FILE_LEN >> 10);
+	if (r0 >= 0)
+		EXPECT_EQ(0, r1 - r0) TH_LOG("pinned pages dirtied while idle");
+}
+
+#define SPARSE_LEN	((size_t)16 << 20)
+#define SPARSE_SLACK	(1LL << 20)	/* metadata, journal, log */
+
+/* Where the device writes: whole pages, several pages, across a boundary */
+static const struct {
+	size_t off, len;
+} sparse_at[] = {
+	{ 0, 4096 },
+	{ (1 << 20) + 4096, 8192 },
+	{ (7 << 20) + 96, 4096 },
+	{ (15 << 20) + 4088, 16 },
+};
+
+FIXTURE(durability_sparse) {
+	struct vt_ctx ctx;
+	char dir[32], path[PATH_MAX];
+	int fd, dfd;
+	void *map, *src, *buf;
+	struct ibv_mr *mr, *src_mr;
+};
+
+FIXTURE_VARIANT(durability_sparse) {
+	const char *fs;
+	const char *name;
+	enum ibv_wr_opcode op;
+};
+
+#define SPARSE_VARIANT(_fs, _op, _opcode)				\
+	FIXTURE_VARIANT_ADD(durability_sparse, _fs##_##_op) {		\
+		.fs = #_fs, .name = #_op, .op = _opcode,				\
+	}
+
+SPARSE_VARIANT(ext4, write, IBV_WR_RDMA_WRITE);
+SPARSE_VARIANT(ext4, send, IBV_WR_SEND);
+SPARSE_VARIANT(ext4, read, IBV_WR_RDMA_READ);
+SPARSE_VARIANT(ext4, atomic, IBV_WR_ATOMIC_FETCH_AND_ADD);
+SPARSE_VARIANT(xfs, write, IBV_WR_RDMA_WRITE);
+SPARSE_VARIANT(xfs, send, IBV_WR_SEND);
+SPARSE_VARIANT(xfs, read, IBV_WR_RDMA_READ);
+SPARSE_VARIANT(xfs, atomic, IBV_WR_ATOMIC_FETCH_AND_ADD);
+SPARSE_VARIANT(btrfs, write, IBV_WR_RDMA_WRITE);
+SPARSE_VARIANT(btrfs, send, IBV_WR_SEND);
+SPARSE_VARIANT(btrfs, read, IBV_WR_RDMA_READ);
+SPARSE_VARIANT(btrfs, atomic, IBV_WR_ATOMIC_FETCH_AND_ADD);
+
+FIXTURE_SETUP(durability_sparse)
+{
+	self->fd = self->dfd = -1;
+	snprintf(self->dir, sizeof(self->dir), "/mnt/%s", variant->fs);
+	if (!vt_fs_is(self->dir, variant->fs))
+		SKIP(return, "%s is not a mounted %s", self->dir, variant->fs);
+	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
+	self->fd = vt_make_file(self->dir, SPARSE_LEN, 3, self->path);
+	ASSERT_LE(0, self->fd);
+	self->dfd = open(self->path, O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, self->dfd) TH_LOG("open O_DIRECT: %s", strerror(errno));
+	self->buf = vt_alloc(SPARSE_LEN, 0);
+	self->src = vt_alloc(SPARSE_LEN, 0);
+	ASSERT_NE(NULL, self->buf);
+	ASSERT_NE(NULL, self->src);
+	vt_fill(self->src, SPARSE_LEN, 9);
+	self->src_mr = ibv_reg_mr(self->ctx.pd, self->src, SPARSE_LEN,
+				  VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->src_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	self->map = mmap(NULL, SPARSE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
+	self->mr = ibv_reg_mr(self->ctx.pd, self->map, SPARSE_LEN,
+			      VT_MR_ACCESS | IBV_ACCESS_REMOTE_ATOMIC);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(durability_sparse)
+{
+	if (self->mr)
+		EXPECT_EQ(0, vt_dereg_mr(self->mr));
+	if (self->src_mr)
+		EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
+	vt_close_ctx(&self->ctx);
+	VT_EXPECT_PINS_BALANCED();
+	vt_free(self->map, SPARSE_LEN);
+	vt_free(self->src, SPARSE_LEN);
+	vt_free(self->buf, SPARSE_LEN);
+	if (self->dfd >= 0)
+		close(self->dfd);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->path[0])
+		unlink(self->path);
+}
+
+TEST_F_TIMEOUT(durability_sparse, fsync_writes_what_was_written, 120)
+{
+	bool atomic = variant->op == IBV_WR_ATOMIC_FETCH_AND_ADD;
+	long page = getpagesize(), pages = 0, last = -1, p, r0, r1;
+	size_t i, off, len, differ = 0;
+	long long s0, s1;
+
+	VT_RETURN_IF_SKIPPED();
+	/* Registration dirtied every page; write them now. */
+	ASSERT_EQ(0, fsync(self->fd));
+	r0 = vt_vmstat("longterm_file_pin_redirtied");
+	s0 = vt_dev_sectors_written(self->dir);
+	ASSERT_LE(0, s0) TH_LOG("no write statistics for %s", self->dir);
+
+	for (i = 0; i < sizeof(sparse_at) / sizeof(sparse_at[0]); i++) {
+		off = atomic ? sparse_at[i].off & ~7UL : sparse_at[i].off;
+		len = atomic ? 8 : sparse_at[i].len;
+		/* RDMA READ lands in its local MR, the rest in the remote one */
+		if (variant->op == IBV_WR_RDMA_READ) {
+			ASSERT_EQ(0, vt_xfer_at(&self->ctx, variant->op, self->mr,
+						self->src_mr, off, len));
+		} else {
+			ASSERT_EQ(0, vt_xfer_at(&self->ctx, variant->op,
+						self->src_mr, self->mr, off, len));
+		}
+		if (!atomic)
+			ASSERT_EQ(0, memcmp((char *)self->map + off,
+					    (char *)self->src + off, len));
+		/* the pages touched, counted once (the list is in order) */
+		for (p = off / page; p <= (long)((off + len - 1) / page); p++)
+			if (p > last) {
+				pages++;
+				last = p;
+			}
+	}
+	ASSERT_EQ(0, fsync(self->fd)) TH_LOG("fsync: %s", strerror(errno));
+	r1 = vt_vmstat("longterm_file_pin_redirtied");
+	s1 = vt_dev_sectors_written(self->dir);
+	ASSERT_EQ(0, vt_read_file(self->dfd, self->buf, SPARSE_LEN));
+	for (i = 0; i < SPARSE_LEN; i++)
+		differ += ((char *)self->buf)[i] != ((char *)self->map)[i];
+	printf("# DUR test=sparse fs=%s op=%s pages=%ld redirtied=%+ld written_kib=%lld not_on_disk=%zu\n",
+	       variant->fs, variant->name, pages,
+	       r0 < 0 ? 0 : r1 - r0, (s1 - s0) / 2, differ);
+	fflush(stdout);
+	EXPECT_EQ(0UL, differ) TH_LOG("%zu bytes the device wrote not on disk",
+				    differ);
+	if (r0 >= 0)
+		EXPECT_EQ(pages, r1 - r0)
+			TH_LOG("pages dirtied for fsync, %ld touched", pages);
+	EXPECT_GE(pages * page + SPARSE_SLACK, (s1 - s0) * 512)
+		TH_LOG("%lld KiB written for %ld pages", (s1 - s0) / 2, pages);
 }
 
 VT_HARNESS_MAIN

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,7 +80,8 @@ int vt_connect_qp(struct vt_ctx *ctx, uint32_t my_psn,
 		.pkey_index		= 0,
 		.port_num		= ctx->port,
 		.qp_access_flags	= IBV_ACCESS_REMOTE_WRITE |
-					  IBV_ACCESS_REMOTE_READ,
+					  IBV_ACCESS_REMOTE_READ |
+					  IBV_ACCESS_REMOTE_ATOMIC,
 	};
 
 	if (ibv_query_device(ctx->context, &dev_attr)) {
@@ -367,6 +369,13 @@ static int vt_post(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
 			return -1;
 		}
 	}
+	if (opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		/* add 1 to the 8 bytes at @off; the old value lands in @local */
+		list.length = sizeof(uint64_t);
+		wr.wr.atomic.remote_addr = (uintptr_t)remote->addr + off;
+		wr.wr.atomic.compare_add = 1;
+		wr.wr.atomic.rkey = remote->rkey;
+	}
 	ret = ibv_post_send(ctx->qp, &wr, &bad_wr);
 	if (ret)
 		fprintf(stderr, "Couldn't post send: %s\n", strerror(ret));
@@ -379,7 +388,8 @@ static int vt_post(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
  * its send is generated, so bounding the sends bounds the receives too.
  */
 static int vt_xfer(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
-		   struct ibv_mr *local, struct ibv_mr *remote, size_t len)
+		   struct ibv_mr *local, struct ibv_mr *remote, size_t base,
+		   size_t len)
 {
 	size_t nwr = (len + VT_CHUNK - 1) / VT_CHUNK;
 	size_t posted = 0, sent = 0, received = 0;
@@ -392,7 +402,8 @@ static int vt_xfer(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
 			size_t off = posted * VT_CHUNK;
 			size_t n = len - off < VT_CHUNK ? len - off : VT_CHUNK;
 
-			if (vt_post(ctx, opcode, local, remote, off, n, posted))
+			if (vt_post(ctx, opcode, local, remote, base + off, n,
+				    posted))
 				return -1;
 		}
 		ne = vt_poll(ctx, wc, 2 * VT_MAX_WR);
@@ -418,21 +429,42 @@ static int vt_xfer(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
 int vt_rdma_write(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 		  size_t len)
 {
-	return vt_xfer(ctx, IBV_WR_RDMA_WRITE, src, dst, len);
+	return vt_xfer(ctx, IBV_WR_RDMA_WRITE, src, dst, 0, len);
+}
+
+/**
+ * vt_xfer_at - one transfer between the same offset of two MRs
+ * @ctx: the context, its QP connected to itself
+ * @opcode: IBV_WR_RDMA_WRITE (@local to @remote), IBV_WR_RDMA_READ (@remote
+ *	into @local), IBV_WR_SEND (@local into a receive on @remote), or
+ *	IBV_WR_ATOMIC_FETCH_AND_ADD (add 1 to the u64 of @remote at @off; its
+ *	old value lands in @local)
+ * @local: the MR of the local side
+ * @remote: the MR of the remote side
+ * @off: the byte offset in both
+ * @len: bytes (8 for the atomic)
+ *
+ * Return: 0 once every work request completed successfully, else -1.
+ */
+int vt_xfer_at(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
+	       struct ibv_mr *local, struct ibv_mr *remote, size_t off,
+	       size_t len)
+{
+	return vt_xfer(ctx, opcode, local, remote, off, len);
 }
 
 /* RDMA READ @len bytes of (remote) @src into (local) @dst */
 int vt_rdma_read(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 		 size_t len)
 {
-	return vt_xfer(ctx, IBV_WR_RDMA_READ, dst, src, len);
+	return vt_xfer(ctx, IBV_WR_RDMA_READ, dst, src, 0, len);
 }
 
 /* SEND @len bytes of @src into receives posted on @dst */
 int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 	    size_t len)
 {
-	return vt_xfer(ctx, IBV_WR_SEND, src, dst, len);
+	return vt_xfer(ctx, IBV_WR_SEND, src, dst, 0, len);
 }
 
 /**
@@ -666,6 +698,42 @@ int vt_is_mountpoint(const char *path)
 	if (stat(path, &st) || stat(parent, &pst))
 		return 0;
 	return st.st_dev != pst.st_dev || st.st_ino == pst.st_ino;
+}
+
+/**
+ * vt_dev_sectors_written - sectors written to the disk a directory is on
+ * @dir: a mount point of a filesystem on one block device
+ *
+ * Return: the "write sectors" field of the device's /sys/class/block stat
+ * (the disk mounted last on @dir), or -1.
+ */
+long long vt_dev_sectors_written(const char *dir)
+{
+	unsigned long long f[7];
+	char dev[PATH_MAX] = "", path[PATH_MAX + 32];
+	const char *name;
+	struct mntent *m;
+	FILE *mf, *sf;
+	int n;
+
+	mf = setmntent("/proc/mounts", "r");
+	if (!mf)
+		return -1;
+	while ((m = getmntent(mf)))
+		if (!strcmp(m->mnt_dir, dir))
+			snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
+	endmntent(mf);
+	name = strrchr(dev, '/');
+	if (!name)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/class/block/%s/stat", name + 1);
+	sf = fopen(path, "r");
+	if (!sf)
+		return -1;
+	n = fscanf(sf, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+		   &f[2], &f[3], &f[4], &f[5], &f[6]);
+	fclose(sf);
+	return n == 7 ? (long long)f[6] : -1;
 }
 
 /* 1 if @dir is a mount of filesystem type @fs ("ext4", "xfs", ...) */

@@ -52,6 +52,10 @@ int vt_rdma_read(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 		 size_t len);
 int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 	    size_t len);
+int vt_xfer_at(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
+	       struct ibv_mr *local, struct ibv_mr *remote, size_t off,
+	       size_t len);
+long long vt_dev_sectors_written(const char *dir);
 
 long vt_vmstat(const char *name);
 int vt_pins(long *acquired, long *released);
