@@ -57,6 +57,7 @@ checkpatch: $(BUILD)/patched/bzImage
 # kernels' first); bench/run warns when a bzImage is older than the series.
 bench: deps
 	bench/run
+	bench/run --icount --steps "reg gup perf"
 
 # Registration cost per page only: build/bench/reg/summary.md
 bench-reg: deps

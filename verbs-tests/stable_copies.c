@@ -116,6 +116,9 @@ static void sc_make_integrity(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, sc_run(self, DMSETUP " create %s --table '0 %llu integrity %s 0 4 B 1 internal_hash:crc32c'",
 			    self->dm, provided, self->loop));
 	self->dm_made = true;
+	/* Blocks never written have no valid tag: write them all once. */
+	ASSERT_EQ(0, sc_run(self, "dd if=/dev/zero of=/dev/mapper/%s bs=4096 count=%llu oflag=direct status=none",
+			    self->dm, provided / 8));
 	ASSERT_EQ(0, sc_run(self, "mkfs.ext4 -q -F /dev/mapper/%s", self->dm));
 	snprintf(self->dir, sizeof(self->dir), "/tmp/vt-sc-%d.mnt", getpid());
 	ASSERT_EQ(0, mkdir(self->dir, 0700));
@@ -125,18 +128,27 @@ static void sc_make_integrity(struct __test_metadata *_metadata,
 	self->mounted = true;
 }
 
-/* queue/stable_writes of the disk @dir is on: 1, 0, or -1 */
+/* queue/stable_writes of the disk mounted (last) on @dir: 1, 0, or -1 */
 static int sc_stable_writes(const char *dir)
 {
-	char path[128];
+	char dev[PATH_MAX] = "", path[128];
+	struct mntent *m;
 	struct stat st;
 	int v = -1;
 	FILE *f;
 
-	if (stat(dir, &st))
+	f = setmntent("/proc/mounts", "r");
+	if (!f)
+		return -1;
+	while ((m = getmntent(f)))
+		if (!strcmp(m->mnt_dir, dir))
+			snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
+	endmntent(f);
+	/* by number: dmsetup without udev makes /dev/mapper/NAME a node */
+	if (!dev[0] || stat(dev, &st) || !S_ISBLK(st.st_mode))
 		return -1;
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/stable_writes",
-		 major(st.st_dev), minor(st.st_dev));
+		 major(st.st_rdev), minor(st.st_rdev));
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -245,6 +257,50 @@ TEST_F_TIMEOUT(stable_copies, copies_where_needed, 120)
 		EXPECT_EQ(0, b1 - b0)
 			TH_LOG("pages copied for a disk that does not need it");
 	}
+}
+
+/*
+ * A writable MR over the disk's own page cache (mmap of the block device):
+ * the block device writes its pages without copies, so where the disk
+ * needs stable pages a kernel with the series refuses the pin (EFAULT);
+ * a disk without that need, or the stock kernel, registers it.  The last
+ * MiB of the device, free space of the filesystem on it.
+ */
+TEST_F(stable_copies, bdev_mr)
+{
+	bool series = vt_vmstat("longterm_file_pin_bounced") >= 0;
+	int stable = sc_stable_writes(self->dir), fd, err;
+	char dev[96];
+	struct ibv_mr *mr;
+	off_t size;
+	void *map;
+
+	VT_RETURN_IF_SKIPPED();
+	if (!variant->integrity)
+		SKIP(return, "the filesystem's own disk is not touched");
+	ASSERT_LE(0, stable);
+	snprintf(dev, sizeof(dev), "/dev/mapper/%s", self->dm);
+	fd = open(dev, O_RDWR);
+	ASSERT_LE(0, fd) TH_LOG("open %s: %s", dev, strerror(errno));
+	size = lseek(fd, 0, SEEK_END);
+	ASSERT_LT((off_t)SC_FILE_LEN, size);
+	map = mmap(NULL, SC_FILE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (size - SC_FILE_LEN) & ~((off_t)SC_FILE_LEN - 1));
+	ASSERT_NE(MAP_FAILED, map) TH_LOG("mmap: %s", strerror(errno));
+	mr = ibv_reg_mr(self->ctx.pd, map, SC_FILE_LEN, VT_MR_ACCESS);
+	err = mr ? 0 : errno;
+	printf("# STABLE test=bdev_mr stable_writes=%d series=%d errno=%d\n",
+	       stable, series, err);
+	if (series && stable) {
+		EXPECT_EQ(NULL, mr);
+		EXPECT_EQ(EFAULT, err);
+	} else {
+		EXPECT_NE(NULL, mr) TH_LOG("ibv_reg_mr: %s", strerror(err));
+	}
+	if (mr)
+		EXPECT_EQ(0, vt_dereg_mr(mr));
+	munmap(map, SC_FILE_LEN);
+	close(fd);
 }
 
 VT_HARNESS_MAIN
