@@ -11,7 +11,7 @@
 
 BUILD      := build
 KSFT       := $(BUILD)/src/stock/tools/testing/selftests
-KERNELS    := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
+KERNEL_IMAGES := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
 .PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench bench-reg \
 	check-debug peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
@@ -30,7 +30,7 @@ $(BUILD)/stock/bzImage: $(BUILD)/.deps FORCE
 $(BUILD)/patched/bzImage: $(BUILD)/.deps $(BUILD)/stock/bzImage FORCE
 	scripts/build-kernel patched
 
-kernels: $(KERNELS)
+kernels: $(KERNEL_IMAGES)
 
 verbs-tests: $(BUILD)/stock/bzImage
 	$(MAKE) -s -C verbs-tests O=$(CURDIR)/$(BUILD)/verbs-tests KSFT=$(CURDIR)/$(KSFT)
