@@ -28,7 +28,6 @@
  */
 #include <fcntl.h>
 #include <limits.h>
-#include <mntent.h>
 #include <time.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -242,19 +241,9 @@ FIXTURE_VARIANT_ADD(durability_bg, xfs) { .fs = "xfs", };
 /* The block device mounted on @dir, opened O_DIRECT; -1 */
 static int bg_open_dev(const char *dir)
 {
-	char dev[PATH_MAX] = "";
-	struct mntent *m;
-	FILE *f;
+	char dev[PATH_MAX];
 
-	f = setmntent("/proc/mounts", "r");
-	if (!f)
-		return -1;
-	/* The last mount on @dir is the one on top */
-	while ((m = getmntent(f)))
-		if (!strcmp(m->mnt_dir, dir))
-			snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
-	endmntent(f);
-	if (!dev[0])
+	if (vt_mount_dev(dir, dev, sizeof(dev)))
 		return -1;
 	return open(dev, O_RDONLY | O_DIRECT);
 }

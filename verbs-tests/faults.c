@@ -586,21 +586,6 @@ FIXTURE(writeback) {
 	long held, lt_held;
 };
 
-/* Run a shell command, its output appended to the log; its exit status */
-static int wb_run(FIXTURE_DATA(writeback) *self, const char *fmt, ...)
-{
-	char cmd[1024];
-	int n, status;
-	va_list ap;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd) - 64 - strlen(self->log), fmt, ap);
-	va_end(ap);
-	snprintf(cmd + n, sizeof(cmd) - n, " >>%s 2>&1", self->log);
-	status = system(cmd);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 static void wb_log(struct __test_metadata *_metadata,
 		   FIXTURE_DATA(writeback) *self)
 {
@@ -622,9 +607,9 @@ static void wb_log(struct __test_metadata *_metadata,
 static int wb_swap_table(FIXTURE_DATA(writeback) *self)
 {
 	/* --nolockfs: freezing ext4 would write the pinned pages first */
-	return wb_run(self, DMSETUP " suspend --nolockfs --noflush %s", self->dm) ||
-	       wb_run(self, DMSETUP " load %s %s", self->dm, self->table) ||
-	       wb_run(self, DMSETUP " resume %s", self->dm);
+	return vt_run(self->log, DMSETUP " suspend --nolockfs --noflush %s", self->dm) ||
+	       vt_run(self->log, DMSETUP " load %s %s", self->dm, self->table) ||
+	       vt_run(self->log, DMSETUP " resume %s", self->dm);
 }
 
 static int wb_write_table(FIXTURE_DATA(writeback) *self, const char *text)
@@ -694,9 +679,9 @@ FIXTURE_SETUP(writeback)
 	if (access("/dev/mapper/control", F_OK))
 		SKIP(return, "no device mapper (CONFIG_BLK_DEV_DM)");
 	snprintf(self->log, sizeof(self->log), "/tmp/vt-wb-%d.log", getpid());
-	if (wb_run(self, "which dmsetup losetup mkfs.ext4 e2fsck"))
+	if (vt_run(self->log, "which dmsetup losetup mkfs.ext4 e2fsck"))
 		SKIP(return, "dmsetup, losetup, mkfs.ext4 or e2fsck missing");
-	if (wb_run(self, DMSETUP " targets | grep -qw error"))
+	if (vt_run(self->log, DMSETUP " targets | grep -qw error"))
 		SKIP(return, "no device-mapper error target");
 	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
 	self->src = vt_alloc(WB_FILE_LEN, 0);
@@ -737,12 +722,12 @@ FIXTURE_TEARDOWN(writeback)
 			TH_LOG("umount %s: %s", self->mnt, strerror(errno));
 	}
 	if (self->dm_made) {
-		EXPECT_EQ(0, wb_run(self, DMSETUP " remove %s", self->dm));
+		EXPECT_EQ(0, vt_run(self->log, DMSETUP " remove %s", self->dm));
 		/* Only the file's data saw errors: the filesystem is whole */
-		EXPECT_EQ(0, wb_run(self, "e2fsck -fn %s", self->loop));
+		EXPECT_EQ(0, vt_run(self->log, "e2fsck -fn %s", self->loop));
 	}
 	if (self->loop[0])
-		EXPECT_EQ(0, wb_run(self, "losetup -d %s", self->loop));
+		EXPECT_EQ(0, vt_run(self->log, "losetup -d %s", self->loop));
 	if (self->img[0])
 		unlink(self->img);
 	if (self->mnt[0])
@@ -790,10 +775,10 @@ TEST_F_TIMEOUT(writeback, fsync_eio, FAULT_TIMEOUT)
 	snprintf(self->linear, sizeof(self->linear), "0 %zu linear %s 0\n",
 		 WB_IMG_LEN >> 9, self->loop);
 	ASSERT_EQ(0, wb_write_table(self, self->linear));
-	ASSERT_EQ(0, wb_run(self, DMSETUP " create %s %s", self->dm,
+	ASSERT_EQ(0, vt_run(self->log, DMSETUP " create %s %s", self->dm,
 			    self->table));
 	self->dm_made = true;
-	ASSERT_EQ(0, wb_run(self, "mkfs.ext4 -q -F -b 4096 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1 /dev/mapper/%s",
+	ASSERT_EQ(0, vt_run(self->log, "mkfs.ext4 -q -F -b 4096 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1 /dev/mapper/%s",
 			    self->dm));
 	snprintf(self->mnt, sizeof(self->mnt), "/tmp/vt-wb-%d.mnt", getpid());
 	ASSERT_EQ(0, mkdir(self->mnt, 0755));

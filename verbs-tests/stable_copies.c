@@ -18,8 +18,6 @@
  */
 #include <fcntl.h>
 #include <limits.h>
-#include <mntent.h>
-#include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -51,21 +49,6 @@ FIXTURE_VARIANT_ADD(stable_copies, ext4_integrity) {
 	.fs = "ext4", .integrity = true,
 };
 
-/* Run a shell command, its output appended to the log; its exit status */
-static int sc_run(FIXTURE_DATA(stable_copies) *self, const char *fmt, ...)
-{
-	char cmd[1024];
-	int n, status;
-	va_list ap;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd) - 64 - strlen(self->log), fmt, ap);
-	va_end(ap);
-	snprintf(cmd + n, sizeof(cmd) - n, " >>%s 2>&1", self->log);
-	status = system(cmd);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 /* The first line of a shell command's output into @out; its exit status */
 static int sc_read(char *out, size_t len, const char *cmd)
 {
@@ -93,17 +76,17 @@ static void sc_make_integrity(struct __test_metadata *_metadata,
 	char line[256];
 	unsigned long long provided;
 
-	if (sc_run(self, "which dmsetup losetup mkfs.ext4"))
+	if (vt_run(self->log, "which dmsetup losetup mkfs.ext4"))
 		SKIP(return, "dmsetup, losetup or mkfs.ext4 missing");
-	if (sc_run(self, DMSETUP " targets | grep -qw integrity"))
+	if (vt_run(self->log, DMSETUP " targets | grep -qw integrity"))
 		SKIP(return, "no dm-integrity target (CONFIG_DM_INTEGRITY)");
 	snprintf(self->img, sizeof(self->img), "/tmp/vt-sc-%d.img", getpid());
-	ASSERT_EQ(0, sc_run(self, "truncate -s %zu %s", SC_IMG_LEN, self->img));
+	ASSERT_EQ(0, vt_run(self->log, "truncate -s %zu %s", SC_IMG_LEN, self->img));
 	snprintf(line, sizeof(line), "losetup -f --show %s", self->img);
 	ASSERT_EQ(0, sc_read(self->loop, sizeof(self->loop), line));
 	ASSERT_EQ('/', self->loop[0]) TH_LOG("no loop device");
 	snprintf(self->dm, sizeof(self->dm), "vt-sc-%d", getpid());
-	ASSERT_EQ(0, sc_run(self, DMSETUP " create %s --table '0 8 integrity %s 0 4 B 1 internal_hash:crc32c'",
+	ASSERT_EQ(0, vt_run(self->log, DMSETUP " create %s --table '0 8 integrity %s 0 4 B 1 internal_hash:crc32c'",
 			    self->dm, self->loop));
 	self->dm_made = true;
 	snprintf(line, sizeof(line), DMSETUP " status %s", self->dm);
@@ -111,15 +94,15 @@ static void sc_make_integrity(struct __test_metadata *_metadata,
 	/* "0 8 integrity <mismatches> <provided sectors> ..." */
 	ASSERT_EQ(1, sscanf(line, "%*u %*u integrity %*u %llu", &provided))
 		TH_LOG("dm-integrity status: %s", line);
-	ASSERT_EQ(0, sc_run(self, DMSETUP " remove %s", self->dm));
+	ASSERT_EQ(0, vt_run(self->log, DMSETUP " remove %s", self->dm));
 	self->dm_made = false;
-	ASSERT_EQ(0, sc_run(self, DMSETUP " create %s --table '0 %llu integrity %s 0 4 B 1 internal_hash:crc32c'",
+	ASSERT_EQ(0, vt_run(self->log, DMSETUP " create %s --table '0 %llu integrity %s 0 4 B 1 internal_hash:crc32c'",
 			    self->dm, provided, self->loop));
 	self->dm_made = true;
 	/* Blocks never written have no valid tag: write them all once. */
-	ASSERT_EQ(0, sc_run(self, "dd if=/dev/zero of=/dev/mapper/%s bs=4096 count=%llu oflag=direct status=none",
+	ASSERT_EQ(0, vt_run(self->log, "dd if=/dev/zero of=/dev/mapper/%s bs=4096 count=%llu oflag=direct status=none",
 			    self->dm, provided / 8));
-	ASSERT_EQ(0, sc_run(self, "mkfs.ext4 -q -F /dev/mapper/%s", self->dm));
+	ASSERT_EQ(0, vt_run(self->log, "mkfs.ext4 -q -F /dev/mapper/%s", self->dm));
 	snprintf(self->dir, sizeof(self->dir), "/tmp/vt-sc-%d.mnt", getpid());
 	ASSERT_EQ(0, mkdir(self->dir, 0700));
 	snprintf(line, sizeof(line), "/dev/mapper/%s", self->dm);
@@ -131,21 +114,14 @@ static void sc_make_integrity(struct __test_metadata *_metadata,
 /* queue/stable_writes of the disk mounted (last) on @dir: 1, 0, or -1 */
 static int sc_stable_writes(const char *dir)
 {
-	char dev[PATH_MAX] = "", path[128];
-	struct mntent *m;
+	char dev[PATH_MAX], path[128];
 	struct stat st;
 	int v = -1;
 	FILE *f;
 
-	f = setmntent("/proc/mounts", "r");
-	if (!f)
-		return -1;
-	while ((m = getmntent(f)))
-		if (!strcmp(m->mnt_dir, dir))
-			snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
-	endmntent(f);
 	/* by number: dmsetup without udev makes /dev/mapper/NAME a node */
-	if (!dev[0] || stat(dev, &st) || !S_ISBLK(st.st_mode))
+	if (vt_mount_dev(dir, dev, sizeof(dev)) || stat(dev, &st) ||
+	    !S_ISBLK(st.st_mode))
 		return -1;
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/stable_writes",
 		 major(st.st_rdev), minor(st.st_rdev));
@@ -218,9 +194,9 @@ FIXTURE_TEARDOWN(stable_copies)
 	if (variant->integrity && self->dir[0])
 		rmdir(self->dir);
 	if (self->dm_made)
-		EXPECT_EQ(0, sc_run(self, DMSETUP " remove %s", self->dm));
+		EXPECT_EQ(0, vt_run(self->log, DMSETUP " remove %s", self->dm));
 	if (self->loop[0])
-		EXPECT_EQ(0, sc_run(self, "losetup -d %s", self->loop));
+		EXPECT_EQ(0, vt_run(self->log, "losetup -d %s", self->loop));
 	if (self->img[0])
 		unlink(self->img);
 	unlink(self->log);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <mntent.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 
 #include "vt.h"
 
@@ -701,6 +703,31 @@ int vt_is_mountpoint(const char *path)
 }
 
 /**
+ * vt_mount_dev - the device a directory is mounted from
+ * @dir: a mount point
+ * @dev: receives the device (mnt_fsname of the last mount on @dir, the
+ *	one on top)
+ * @len: size of @dev
+ *
+ * Return: 0, or -1 when nothing is mounted on @dir.
+ */
+int vt_mount_dev(const char *dir, char *dev, size_t len)
+{
+	struct mntent *m;
+	FILE *f;
+
+	dev[0] = '\0';
+	f = setmntent("/proc/mounts", "r");
+	if (!f)
+		return -1;
+	while ((m = getmntent(f)))
+		if (!strcmp(m->mnt_dir, dir))
+			snprintf(dev, len, "%s", m->mnt_fsname);
+	endmntent(f);
+	return dev[0] ? 0 : -1;
+}
+
+/**
  * vt_dev_sectors_written - sectors written to the disk a directory is on
  * @dir: a mount point of a filesystem on one block device
  *
@@ -710,19 +737,13 @@ int vt_is_mountpoint(const char *path)
 long long vt_dev_sectors_written(const char *dir)
 {
 	unsigned long long f[7];
-	char dev[PATH_MAX] = "", path[PATH_MAX + 32];
+	char dev[PATH_MAX], path[PATH_MAX + 32];
 	const char *name;
-	struct mntent *m;
-	FILE *mf, *sf;
+	FILE *sf;
 	int n;
 
-	mf = setmntent("/proc/mounts", "r");
-	if (!mf)
+	if (vt_mount_dev(dir, dev, sizeof(dev)))
 		return -1;
-	while ((m = getmntent(mf)))
-		if (!strcmp(m->mnt_dir, dir))
-			snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
-	endmntent(mf);
 	name = strrchr(dev, '/');
 	if (!name)
 		return -1;
@@ -734,6 +755,27 @@ long long vt_dev_sectors_written(const char *dir)
 		   &f[2], &f[3], &f[4], &f[5], &f[6]);
 	fclose(sf);
 	return n == 7 ? (long long)f[6] : -1;
+}
+
+/**
+ * vt_run - run a shell command, its output appended to a log file
+ * @log: the log file
+ * @fmt: printf format of the command
+ *
+ * Return: the command's exit status (128 when it did not exit).
+ */
+int vt_run(const char *log, const char *fmt, ...)
+{
+	char cmd[1024];
+	int n, status;
+	va_list ap;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd) - 64 - strlen(log), fmt, ap);
+	va_end(ap);
+	snprintf(cmd + n, sizeof(cmd) - n, " >>%s 2>&1", log);
+	status = system(cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 /* 1 if @dir is a mount of filesystem type @fs ("ext4", "xfs", ...) */

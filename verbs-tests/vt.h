@@ -55,7 +55,10 @@ int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 int vt_xfer_at(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
 	       struct ibv_mr *local, struct ibv_mr *remote, size_t off,
 	       size_t len);
+int vt_mount_dev(const char *dir, char *dev, size_t len);
 long long vt_dev_sectors_written(const char *dir);
+int vt_run(const char *log, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 long vt_vmstat(const char *name);
 int vt_pins(long *acquired, long *released);
