@@ -18,6 +18,10 @@
  * received during the fsync (/sys/class/block/DEV/stat):
  *
  *   FSYNCMR mr=1073741824 size=1048576 mode=rdma rounds=5 ms=m/m/m kib=m/m/m
+ *       wms=m/m/m
+ *
+ * wms is the time of the stores before the fsync: the CPU's (page faults
+ * included) or the RDMA WRITE's (until its completion).
  *
  * and with --idle SEC, after the sizes, the disk writes while the MR sits
  * idle for SEC seconds with dirty_expire_centisecs and
@@ -135,7 +139,7 @@ static void print_med(const char *what, double *v, int n)
 static int bench_mr(struct vt_ctx *ctx, const char *dir, size_t mr_len,
 		    size_t *lens, int nlens, int rounds, int idle)
 {
-	double t[2][rounds], kib[2][rounds];
+	double t[2][rounds], kib[2][rounds], w[2][rounds];
 	struct ibv_mr *src_mr = NULL, *file_mr = NULL;
 	size_t src_len = 0, len;
 	char path[PATH_MAX], expire[32] = "", interval[32] = "";
@@ -173,13 +177,17 @@ static int bench_mr(struct vt_ctx *ctx, const char *dir, size_t mr_len,
 			for (m = 0; m < 2; m++) {
 				double t0;
 
+				/* the stores themselves: faults, or RDMA */
 				if (m == 0) {
+					t0 = now_ms();
 					vt_fill(map, len, 2 * r + 1);
 				} else {
 					vt_fill(src, len, 2 * r + 2);
+					t0 = now_ms();
 					if (vt_rdma_write(ctx, src_mr, file_mr, len))
 						goto out;
 				}
+				w[m][r] = now_ms() - t0;
 				s0 = vt_dev_sectors_written(dir);
 				t0 = now_ms();
 				if (fsync(fd)) {
@@ -195,6 +203,7 @@ static int bench_mr(struct vt_ctx *ctx, const char *dir, size_t mr_len,
 			       len, m ? "rdma" : "cpu", rounds);
 			print_med("ms", t[m], rounds);
 			print_med("kib", kib[m], rounds);
+			print_med("wms", w[m], rounds);
 			printf("\n");
 		}
 		fflush(stdout);

@@ -798,13 +798,18 @@ TEST_F_TIMEOUT(writeback, fsync_eio, FAULT_TIMEOUT)
 	ASSERT_NE(NULL, self->mr)
 		TH_LOG("Couldn't register MR: %s", strerror(errno));
 	ASSERT_EQ(0, fsync(self->fd));
+	/*
+	 * Where the file's blocks are, found first: FIEMAP_FLAG_SYNC writes
+	 * the dirty pages of the file, and the device's pages are dirty
+	 * soon after it writes them, as a CPU store's are.
+	 */
+	segs = wb_error_table(self, table, sizeof(table));
+	ASSERT_LT(0, segs) TH_LOG("FIEMAP: %s", strerror(errno));
+	ASSERT_EQ(0, wb_write_table(self, table));
 	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, self->mr,
 				   WB_FILE_LEN));
 
 	/* The file's blocks fail every I/O from now on */
-	segs = wb_error_table(self, table, sizeof(table));
-	ASSERT_LT(0, segs) TH_LOG("FIEMAP: %s", strerror(errno));
-	ASSERT_EQ(0, wb_write_table(self, table));
 	ASSERT_EQ(0, wb_swap_table(self)) TH_LOG("table:\n%s", table);
 	ret = fsync(self->fd);
 	err = ret ? errno : 0;
