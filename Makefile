@@ -89,10 +89,10 @@ churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels) verbs-tests
 	rxe-setup/vm-run --kernel $(CHURN_KERNEL) --smp 1 --timeout 2400 \
 		--disk ext4 --disk xfs --disk btrfs --name churn-$(CHURN_NAME) \
 		--env CHURN_SECONDS=$(or $(CHURN_SECONDS),60) -- \
-		sh -c 'verbs-tests/run-tests "$$@" > /run/vmrun/tap' run-tests \
-		--bin $(BUILD)/verbs-tests churn
+		verbs-tests/run-tests --bin $(BUILD)/verbs-tests churn
 	scripts/results add $(BUILD)/churn-$(CHURN_NAME) --kernel $(CHURN_NAME) \
-		--format tap $(BUILD)/vm/churn-$(CHURN_NAME)/tap >/dev/null
+		--format tap --vm $(BUILD)/vm/churn-$(CHURN_NAME) \
+		$(BUILD)/vm/churn-$(CHURN_NAME)/stdout >/dev/null
 	scripts/results --from $(BUILD)/churn-$(CHURN_NAME)
 
 # a power cut in the middle of RDMA writes and fsyncs; btrfs data checksums
