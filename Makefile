@@ -2,7 +2,8 @@
 #
 # make demo     the main job: durability of RDMA writes into a registered
 #               file MR, stock vs patched, as one table
-# make check    every test on both kernels; ends with "N passed, N failed"
+# make check    every test on both kernels; ends with "N passed, N failed";
+#               scripts/results --from build/check prints it again
 # make check-debug  the same, plus the verbs suite on the debug kernel
 #               (lockdep, DEBUG_VM, KASAN; builds it: about an hour cold)
 #
@@ -82,13 +83,17 @@ powercut: kernels verbs-tests
 # RDMA writes for 60 s while a child fsyncs, every fs, data checked on disk;
 # memory pressure while pinned (KERNEL=patched|stock|PATH, CHURN_SECONDS=60)
 CHURN_KERNEL = $(or $(KERNEL),patched)
-CHURN_XFAIL  = verbs-tests/xfail/$(if $(filter stock,$(CHURN_KERNEL)),stock,patched)
+CHURN_NAME   = $(notdir $(CHURN_KERNEL))
 churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels) verbs-tests
+	rm -rf $(BUILD)/churn-$(CHURN_NAME)
 	rxe-setup/vm-run --kernel $(CHURN_KERNEL) --smp 1 --timeout 2400 \
-		--disk ext4 --disk xfs --disk btrfs --name churn-$(notdir $(CHURN_KERNEL)) \
+		--disk ext4 --disk xfs --disk btrfs --name churn-$(CHURN_NAME) \
 		--env CHURN_SECONDS=$(or $(CHURN_SECONDS),60) -- \
-		verbs-tests/run-tests --kernel $(notdir $(CHURN_KERNEL)) --bin $(BUILD)/verbs-tests \
-		--xfail $(CHURN_XFAIL) churn
+		verbs-tests/run-tests --bin $(BUILD)/verbs-tests churn
+	scripts/results add $(BUILD)/churn-$(CHURN_NAME) --kernel $(CHURN_NAME) \
+		--format tap --vm $(BUILD)/vm/churn-$(CHURN_NAME) \
+		$(BUILD)/vm/churn-$(CHURN_NAME)/stdout >/dev/null
+	scripts/results --from $(BUILD)/churn-$(CHURN_NAME)
 
 # a power cut in the middle of RDMA writes and fsyncs; btrfs data checksums
 # checked on the host (FS=btrfs RUNS=20 KERNEL=patched|stock|PATH)

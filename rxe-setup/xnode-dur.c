@@ -10,7 +10,7 @@
  * over TCP; the server fsyncs the file, reads it back with O_DIRECT, counts
  * the bytes of that round's pattern and prints
  *
- *	# XDUR round=N on_disk=X/Y
+ *	# round=N on_disk=X/Y
  *
  * Linux 6.1 writes the pinned pages back once after registration: from
  * round 2 on, none of the pattern reaches the disk.
@@ -450,7 +450,7 @@ int main(int argc, char *argv[])
 			printf("# xnode-dur: round %u written, the server found %zu/%zu on disk\n",
 			       round, on_disk, ctx.len);
 		else
-			printf("# XDUR round=%u on_disk=%zu/%zu\n", round, on_disk,
+			printf("# round=%u on_disk=%zu/%zu\n", round, on_disk,
 			       ctx.len);
 		fflush(stdout);
 		short_rounds += on_disk != ctx.len;

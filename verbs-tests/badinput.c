@@ -294,10 +294,10 @@ TEST_F(badinput, reg_mr)
 		got = self->mr ? 0 : errno;
 	}
 	if (want == want_alt)
-		ksft_print_msg("BAD case=%s errno=%s want=%s\n", variant->name,
+		ksft_print_msg("case=%s errno=%s want=%s\n", variant->name,
 			       errname(got), errname(want));
 	else
-		ksft_print_msg("BAD case=%s errno=%s want=%s|%s\n",
+		ksft_print_msg("case=%s errno=%s want=%s|%s\n",
 			       variant->name, errname(got), errname(want),
 			       errname(want_alt));
 	/* The harness ends the test with _exit(): flush the BAD line */

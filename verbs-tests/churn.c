@@ -12,7 +12,7 @@
  * rounds; each ends after a whole generation was acknowledged, fsyncs and
  * reads the file back with O_DIRECT: it must hold that generation
  * everywhere.  Each round prints
- *   # DUR test=churn fs=F round=R gens=N writes=N fsyncs=N syncs=N on_disk=X/Y ...
+ *   # test=churn fs=F round=R gens=N writes=N fsyncs=N syncs=N on_disk=X/Y ...
  * The stock kernel writes the pinned pages once: the disk keeps zeroes.
  *
  * churn_mem: an 8 MiB file MR and an 8 MiB anonymous MR get generations of
@@ -204,7 +204,7 @@ TEST_F_TIMEOUT(churn, rdma_write_while_syncing, 900)
 		if (!rd)
 			churn_tally(self->buf, CHURN_LEN, self->c.gen,
 				    self->c.gen, &tl);
-		printf("# DUR test=churn fs=%s round=%u gens=%ld writes=%ld fsyncs=%ld syncs=%ld on_disk=%zu/%zu stale=%zu zero=%zu garbage=%zu read=%s ms=%ld\n",
+		printf("# test=churn fs=%s round=%u gens=%ld writes=%ld fsyncs=%ld syncs=%ld on_disk=%zu/%zu stale=%zu zero=%zu garbage=%zu read=%s ms=%ld\n",
 		       variant->fs, r, self->c.gen, self->c.writes,
 		       self->c.sh->fsyncs, self->c.sh->syncs, on_disk,
 		       CHURN_LEN, tl.stale, tl.zero, tl.garbage,
@@ -215,7 +215,7 @@ TEST_F_TIMEOUT(churn, rdma_write_while_syncing, 900)
 			       self->c.gen);
 	}
 	EXPECT_EQ(0, churn_stop_syncer(&self->c));
-	printf("# DUR test=churn fs=%s seconds=%.1f gens=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld\n",
+	printf("# test=churn fs=%s seconds=%.1f gens=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld\n",
 	       variant->fs, (churn_now_ms() - t0) / 1000.0, self->c.gen,
 	       self->c.writes, self->c.sh->fsyncs, self->c.sh->syncs,
 	       redirtied0 < 0 ? 0 : vt_vmstat("longterm_file_pin_redirtied") -
@@ -531,7 +531,7 @@ static void mem_churn(struct __test_metadata *_metadata,
 		if (!rd)
 			disk = vt_count(self->buf, MEM_LEN, seed);
 	}
-	printf("# DUR test=churn_mem fs=%s pressure=%s gens=%ld writes=%ld passes=%ld balloon_mib=%ld pgscan=%+ld memcg_max_events=%ld on_disk=%zu/%zu read=%s\n",
+	printf("# test=churn_mem fs=%s pressure=%s gens=%ld writes=%ld passes=%ld balloon_mib=%ld pgscan=%+ld memcg_max_events=%ld on_disk=%zu/%zu read=%s\n",
 	       variant->fs, variant->balloon ? "balloon" : "memcg",
 	       self->c.gen, self->c.writes, self->psh->passes,
 	       self->psh->balloon_mib, scanned, events, disk,

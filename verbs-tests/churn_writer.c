@@ -6,13 +6,14 @@
  *
  * It creates FILE (SIZE zero bytes, on disk, directory entry included),
  * maps it shared, registers the mapping as a writable MR, fsyncs once (the
- * pin-time fault dirtied the pages) and prints "# PCC start ...".  Then it
+ * pin-time fault dirtied the pages) and prints "# event=start ...".  Then it
  * writes generation after generation (churn.h: a new pattern per
  * generation, CHUNK bytes per RDMA WRITE in random order, VT_MAX_WR in
  * flight) while the syncer child loops fsync().  CUT seconds after the
  * start it stops posting, prints
- *   # PCC cut after_ms=T gen=N gen_done=N synced_gen=G writes=N fsyncs=N ...
+ *   # event=cut after_ms=T gen=N gen_done=N synced_gen=G writes=N fsyncs=N ...
  *       redirtied=+N bounced=+N bounce_failed=+N   (/proc/vmstat deltas)
+ *       file_pins=0|1   (1: the kernel counts long-term file pins at all)
  * and, writes still in flight and the syncer still syncing, writes 'b' to
  * /proc/sysrq-trigger: a reset with no sync, which QEMU -no-reboot turns
  * into a power cut.  synced_gen is the newest generation a returned
@@ -21,7 +22,7 @@
  * With -k it checks a file read back after the cut: every byte must hold
  * one of generations LO..HI ("-g LO -G HI"; with LO 0 the zeroes of the
  * new file count too).  It prints
- *   # PCC check lo=LO hi=HI current=X stale=X zero=X garbage=X size=SIZE
+ *   # lo=LO hi=HI current=X stale=X zero=X garbage=X size=SIZE
  * and exits 0 only when every byte is current.
  *
  * Exit status: 0 (-n or -k: all went well; else the cut comes first), 1
@@ -121,7 +122,7 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 		goto clean;
 	}
 	snprintf(line, sizeof(line),
-		 "# PCC start size=%zu chunk=%zu cut_after_ms=%ld sync_every=%d\n",
+		 "# event=start size=%zu chunk=%zu cut_after_ms=%ld sync_every=%d\n",
 		 size, chunk, cut_s * 1000, sync_every);
 	cw_say(line);
 
@@ -135,7 +136,7 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 	} while (!ret && churn_now_ms() < cut_at);
 
 	snprintf(line, sizeof(line),
-		 "# PCC %s after_ms=%ld gen=%ld gen_done=%ld synced_gen=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld bounce_failed=%+ld\n",
+		 "# event=%s after_ms=%ld gen=%ld gen_done=%ld synced_gen=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld bounce_failed=%+ld file_pins=%d\n",
 		 cut ? "cut" : "done", churn_now_ms() - t0, c.gen,
 		 c.sh->gen_done, c.sh->synced_gen, c.writes, c.sh->fsyncs,
 		 c.sh->syncs,
@@ -144,7 +145,8 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 		 bounced0 < 0 ? 0 : vt_vmstat("longterm_file_pin_bounced") -
 				    bounced0,
 		 failed0 < 0 ? 0 : vt_vmstat("longterm_file_pin_bounce_failed") -
-				   failed0);
+				   failed0,
+		 redirtied0 >= 0);
 	cw_say(line);
 	if (cut) {
 		cw_power_cut();
@@ -176,7 +178,7 @@ static int cw_check(const char *path, size_t size, long lo, long hi)
 	} else {
 		ok = t.current;
 	}
-	printf("# PCC check lo=%ld hi=%ld current=%zu stale=%zu zero=%zu garbage=%zu size=%zu\n",
+	printf("# lo=%ld hi=%ld current=%zu stale=%zu zero=%zu garbage=%zu size=%zu\n",
 	       lo, hi, t.current, t.stale, t.zero, t.garbage, size);
 	free(buf);
 	return ok == size ? 0 : 1;

@@ -441,7 +441,7 @@ TEST_F(discard, odirect_write_inside)
 	disk = self->buf;
 	ASSERT_EQ(0, discard_read_direct(self->path, disk, PIN_OFF, PIN_LEN));
 	found = vt_count(disk, PIN_LEN, SEED_NEW);
-	printf("# DISCARD test=odirect_write_inside fs=%s on_disk=%zu/%lld\n",
+	printf("# test=odirect_write_inside fs=%s on_disk=%zu/%lld\n",
 	       variant->fs, found, (long long)PIN_LEN);
 	EXPECT_EQ((size_t)PIN_LEN, found)
 		TH_LOG("bytes of the RDMA WRITE on disk after fsync");
@@ -553,7 +553,7 @@ TEST_F(discard_ovl, truncate_inside)
 	ASSERT_EQ(0, fsync(self->fd));
 	ASSERT_EQ(0, vt_read_file(self->fd, self->buf, FILE_LEN));
 	found = vt_count((char *)self->buf + PIN_OFF, PIN_LEN, SEED_NEW);
-	printf("# DISCARD test=overlay_truncate fs=%s errno=%d in_file=%zu/%lld\n",
+	printf("# test=overlay_truncate fs=%s errno=%d in_file=%zu/%lld\n",
 	       variant->fs, ret, found, (long long)PIN_LEN);
 	EXPECT_EQ((size_t)PIN_LEN, found)
 		TH_LOG("bytes of the RDMA WRITE in the file");

@@ -157,7 +157,7 @@ FIXTURE_TEARDOWN(durability)
 
 /*
  * One round: RDMA WRITE pattern @round over the file, sync, read it back
- * with O_DIRECT and count the pattern.  @tag goes into the "# DUR" line;
+ * with O_DIRECT and count the pattern.  @tag goes into the "# key=value" line;
  * scripts/demo tabulates the untagged lines only.
  */
 static void dur_round(struct __test_metadata *_metadata,
@@ -174,7 +174,7 @@ static void dur_round(struct __test_metadata *_metadata,
 		TH_LOG("%s: %s", variant->sync, strerror(errno));
 	if (!vt_read_file(self->dfd, self->f.buf, FILE_LEN))
 		on_disk = vt_count(self->f.buf, FILE_LEN, round);
-	printf("# DUR %sfs=%s sync=%s round=%u on_disk=%zu/%zu\n",
+	printf("# %sfs=%s sync=%s round=%u on_disk=%zu/%zu\n",
 	       tag, variant->fs, variant->sync, round, on_disk, FILE_LEN);
 	fflush(stdout);
 	EXPECT_EQ(FILE_LEN, on_disk) TH_LOG("round %u", round);
@@ -404,7 +404,7 @@ TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
 				break;
 			usleep(BG_POLL_MS * 1000);
 		}
-		printf("# DUR test=background_writeback fs=%s sync=none round=%u on_disk=%zu/%zu after_ms=%ld\n",
+		printf("# test=background_writeback fs=%s sync=none round=%u on_disk=%zu/%zu after_ms=%ld\n",
 		       variant->fs, round, on_disk, FILE_LEN, ms);
 		fflush(stdout);
 		EXPECT_EQ(FILE_LEN, on_disk)
@@ -413,7 +413,7 @@ TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
 	}
 
 	redirtied = vt_vmstat("longterm_file_pin_redirtied");
-	printf("# DUR test=background_writeback fs=%s longterm_file_pin_redirtied=%+ld nr_written=%+ld\n",
+	printf("# test=background_writeback fs=%s longterm_file_pin_redirtied=%+ld nr_written=%+ld\n",
 	       variant->fs, redirtied - redirtied0,
 	       vt_vmstat("nr_written") - written0);
 	fflush(stdout);
@@ -448,7 +448,7 @@ TEST_F_TIMEOUT(durability_bg, idle_mr, 60)
 	sleep(3);
 	r1 = vt_vmstat("longterm_file_pin_redirtied");
 	s1 = vt_dev_sectors_written(dir);
-	printf("# DUR test=idle_mr fs=%s mr_kib=%zu written_kib=%lld redirtied=%+ld\n",
+	printf("# test=idle_mr fs=%s mr_kib=%zu written_kib=%lld redirtied=%+ld\n",
 	       variant->fs, FILE_LEN >> 10, (s1 - s0) / 2,
 	       r0 < 0 ? 0 : r1 - r0);
 	fflush(stdout);
@@ -504,7 +504,7 @@ TEST_F_TIMEOUT(durability_bg, dirty_soon, 60)
 			usleep(20 * 1000);
 		}
 		r1 = vt_vmstat("longterm_file_pin_redirtied");
-		printf("# DUR test=dirty_soon fs=%s round=%u on_disk=%zu/%zu after_ms=%ld redirtied=%+ld\n",
+		printf("# test=dirty_soon fs=%s round=%u on_disk=%zu/%zu after_ms=%ld redirtied=%+ld\n",
 		       variant->fs, round, on_disk, FILE_LEN, ms,
 		       r0 < 0 ? 0 : r1 - r0);
 		fflush(stdout);
@@ -661,7 +661,7 @@ TEST_F_TIMEOUT(durability_sparse, fsync_writes_what_was_written, 120)
 	ASSERT_EQ(0, vt_read_file(self->dfd, self->buf, SPARSE_LEN));
 	for (i = 0; i < SPARSE_LEN; i++)
 		differ += ((char *)self->buf)[i] != ((char *)self->map)[i];
-	printf("# DUR test=sparse fs=%s op=%s pages=%ld redirtied=%+ld written_kib=%lld not_on_disk=%zu\n",
+	printf("# test=sparse fs=%s op=%s pages=%ld redirtied=%+ld written_kib=%lld not_on_disk=%zu\n",
 	       variant->fs, variant->name, pages,
 	       r0 < 0 ? 0 : r1 - r0, (s1 - s0) / 2, differ);
 	fflush(stdout);

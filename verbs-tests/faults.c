@@ -28,7 +28,7 @@
  * stock kernel does not write the page at all and returns 0).  The MR goes,
  * the table comes back, and fsync() then writes the device's data.
  *
- * Each test prints "# FAULT test=<name> injected=N ...".
+ * Each test prints "# test=<name> injected=N ...".
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -437,7 +437,7 @@ static void faults_report(struct __test_metadata *_metadata,
 			  const FIXTURE_VARIANT(faults) *variant,
 			  const char *test, bool need_faults)
 {
-	fault_print("FAULT test=faults.%s.%s points=%lu injected=%lu failslab=%lu fail_page_alloc=%lu ok=%lu enomem=%lu efault=%lu other=%lu",
+	fault_print("test=faults.%s.%s points=%lu injected=%lu failslab=%lu fail_page_alloc=%lu ok=%lu enomem=%lu efault=%lu other=%lu",
 		    variant->fs ? (variant->cold ? "ext4_cold" : "ext4") : "anon",
 		    test, self->points, self->injected, self->slab, self->page,
 		    self->ok, self->enomem, self->efault, self->other);
@@ -815,7 +815,7 @@ TEST_F_TIMEOUT(writeback, fsync_eio, FAULT_TIMEOUT)
 	err = ret ? errno : 0;
 	ret2 = fsync(self->fd);
 	err2 = ret2 ? errno : 0;
-	fault_print("FAULT test=writeback.fsync_eio injected=%d fsync=%s fsync_again=%s",
+	fault_print("test=writeback.fsync_eio injected=%d fsync=%s fsync_again=%s",
 		    segs, errname(err), errname(err2));
 	EXPECT_EQ(EIO, err)
 		TH_LOG("fsync over failing blocks returned %d (%s): the pinned page was not written",

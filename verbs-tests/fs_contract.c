@@ -24,11 +24,11 @@
  *     with ENOSPC or EDQUOT, but when it returns 0 the data must be on disk;
  *     the same once the space is back.  The filler is gone in teardown.
  *
- * Every case prints one "# FS test=<name> fs=<fs> ..." line.  Teardown
+ * Every case prints one "# test=<name> fs=<fs> ..." line.  Teardown
  * checks that the pins balance, no descriptor or mapping is left and the
  * kernel log gained no splat.  The stock kernel writes the pinned pages
  * back only once after registration: what the device writes after that
- * never reaches the filesystem (xfail/stock).
+ * never reaches the filesystem (scripts/expect/stock).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -59,7 +59,7 @@
 
 /* One result line; the harness ends a test with _exit(), so flush it */
 #define fsc_print(fmt, ...) do {					\
-	printf("# FS " fmt "\n", ##__VA_ARGS__);			\
+	printf("# " fmt "\n", ##__VA_ARGS__);			\
 	fflush(stdout);							\
 } while (0)
 

@@ -6,13 +6,13 @@
  * It creates FILE (SIZE bytes of zeroes, on disk, directory entry included),
  * maps it shared and registers the mapping as a writable MR.  Each round r
  * RDMA-writes pattern r (vt_fill() with seed r) over the whole MR, fsyncs
- * the file and prints "# PC round=r synced" once fsync() has returned.
+ * the file and prints "# round=r synced=1" once fsync() has returned.
  * Right after the last round it writes 'b' to /proc/sysrq-trigger: an
  * immediate reset, no sync, no unmount, which QEMU with -no-reboot turns
  * into a power cut.  What fsync() promised must then be in the disk image.
  *
  * With -c it checks a file instead (on the host, after the cut): it prints
- * "# PC check round=r on_disk=X/SIZE" for every round and exits 0 only when
+ * "# round=r on_disk=X/SIZE" for every round and exits 0 only when
  * the last round's pattern fills the file.
  *
  * Exit status: 0 (-n or -c: all went well; else the cut comes first), 1
@@ -184,7 +184,7 @@ static int pc_write(const char *path, size_t size, unsigned int rounds,
 				strerror(errno));
 			goto clean;
 		}
-		printf("# PC round=%u synced\n", r);
+		printf("# round=%u synced=1\n", r);
 		fflush(stdout);
 		tcdrain(STDOUT_FILENO);	/* out of the UART before the cut */
 	}
@@ -211,7 +211,7 @@ static int pc_check(const char *path, size_t size, unsigned int rounds)
 		return 2;
 	for (r = 1; r <= rounds; r++) {
 		n = vt_count(buf, done & ~(size_t)7, r);
-		printf("# PC check round=%u on_disk=%zu/%zu\n", r, n, size);
+		printf("# round=%u on_disk=%zu/%zu\n", r, n, size);
 	}
 	free(buf);
 	return n == size ? 0 : 1;

@@ -14,7 +14,7 @@
  * FOLL_PIN pins and, where the kernel counts them, the long-term file pins
  * are back where they were, /proc/self/file_pins is empty, and the kernel
  * log gained no splat.  Each race prints one line,
- * "# RACE test=<name> rounds=N ...": rounds is the number of races run.
+ * "# test=<name> rounds=N ...": rounds is the number of races run.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -273,7 +273,7 @@ static void race_run(struct __test_metadata *_metadata, struct race *r,
 	atomic_store(&r->stop, true);
 	ASSERT_EQ(0, pthread_join(thread, NULL));
 
-	race_print("RACE test=%s rounds=%lu reg_ok=%lu reg_efault=%lu ops=%lu done=%lu refused=%lu trunc_pinned=%lu",
+	race_print("test=%s rounds=%lu reg_ok=%lu reg_efault=%lu ops=%lu done=%lu refused=%lu trunc_pinned=%lu",
 		       name, r->rounds, r->reg_ok, r->reg_efault, r->ops,
 		       r->op_done, r->op_refused, r->trunc_pinned);
 	EXPECT_EQ(0, r->op_errno)
@@ -638,7 +638,7 @@ TEST_F_TIMEOUT(races, pressure, RACE_TIMEOUT)
 	self->r.check_data = true;
 	race_run(_metadata, &self->r, RACE_NAME("pressure"), race_pressure);
 	race_cg_events(&self->r, events, sizeof(events));
-	race_print("RACE memory.events:%s", events);
+	race_print("cgroup=memory.events%s", events);
 }
 
 TEST_F_TIMEOUT(races, drop_caches, RACE_TIMEOUT)
@@ -732,7 +732,7 @@ TEST_F_TIMEOUT(races, kill9, RACE_TIMEOUT)
 		if (left)
 			break;
 	}
-	race_print("RACE test=%s rounds=%lu in_loop=%lu child_rounds=%lu early_exits=%lu",
+	race_print("test=%s rounds=%lu in_loop=%lu child_rounds=%lu early_exits=%lu",
 		   RACE_NAME("kill9"), kills, in_loop, cs->rounds, early);
 	EXPECT_EQ(0, left)
 		TH_LOG("pins left %d ms after kill %lu", RELEASE_MS, kills);

@@ -16,7 +16,7 @@
  * buffer before or after registration; the device reads the buffer by RDMA
  * WRITE from it (access 0, lkey) or RDMA READ of it (remote read, rkey) into
  * a writable anonymous MR.  Each test prints
- *   # RO mem=<kind> access=<0|remote_read> fill=<before|after> match=X/Y ...
+ *   # mem=<kind> access=<0|remote_read> fill=<before|after> match=X/Y ...
  * ro_rereg: a remote-read MR must not become writable by ibv_rereg_mr()
  * with IBV_REREG_MR_CHANGE_ACCESS alone, and stays usable when refused.
  */
@@ -349,7 +349,7 @@ static void ro_device_reads(struct __test_metadata *_metadata,
 		snprintf(extra, sizeof(extra), " anon_huge_kb=%ld",
 			 ro_anon_huge_kb(self->buf));
 	}
-	printf("# RO mem=%s access=%s fill=%s match=%zu/%zu zero=%zu stale=%zu%s\n",
+	printf("# mem=%s access=%s fill=%s match=%zu/%zu zero=%zu stale=%zu%s\n",
 	       ro_mem_names[variant->mem], remote ? "remote_read" : "0",
 	       fill_first ? "before" : "after", match, BUF_LEN, zero, stale,
 	       extra);
@@ -439,7 +439,7 @@ TEST_F_TIMEOUT(ro_rereg, change_access_refused, RO_TIMEOUT)
 	ret = ibv_rereg_mr(self->mr, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
 			   VT_MR_ACCESS);
 	err = ret ? errno : 0;
-	printf("# RO rereg flags=access ret=%d errno=%d\n", ret, err);
+	printf("# rereg_flags=access ret=%d errno=%d\n", ret, err);
 	fflush(stdout);
 	EXPECT_NE(0, ret) TH_LOG("a remote-read MR became writable in place");
 	if (ret) {
@@ -461,7 +461,7 @@ TEST_F_TIMEOUT(ro_rereg, change_translation_and_access, RO_TIMEOUT)
 			   IBV_REREG_MR_CHANGE_ACCESS, NULL, self->buf,
 			   REREG_LEN, VT_MR_ACCESS);
 	err = ret ? errno : 0;
-	printf("# RO rereg flags=translation|access ret=%d errno=%d\n", ret,
+	printf("# rereg_flags=translation|access ret=%d errno=%d\n", ret,
 	       err);
 	fflush(stdout);
 	/* Refused or done, the MR is defined; other failures may leave it not */
@@ -568,7 +568,7 @@ TEST_F_TIMEOUT(ro_uffd, missing_faults, RO_TIMEOUT)
 	match = 0;
 	if (mr && vt_rdma_read(&self->ctx, mr, dst_mr, UFFD_LEN) == 0)
 		match = vt_count(dst, UFFD_LEN, SEED_BUF);
-	printf("# RO mem=userfaultfd access=remote_read resolved=%ld match=%zu/%zu\n",
+	printf("# mem=userfaultfd access=remote_read resolved=%ld match=%zu/%zu\n",
 	       h.resolved, match, UFFD_LEN);
 	EXPECT_EQ(UFFD_LEN, match);
 	EXPECT_EQ(0, memcmp(h.base, dst, UFFD_LEN))

@@ -220,7 +220,7 @@ TEST_F_TIMEOUT(stable_copies, copies_where_needed, 120)
 	b1 = vt_vmstat("longterm_file_pin_bounced");
 	if (!vt_read_file(self->dfd, self->buf, SC_FILE_LEN))
 		on_disk = vt_count(self->buf, SC_FILE_LEN, 2);
-	printf("# DUR test=stable_copies fs=%s%s stable_writes=%d csum=%d on_disk=%zu/%zu bounced=%+ld\n",
+	printf("# test=stable_copies fs=%s%s stable_writes=%d csum=%d on_disk=%zu/%zu bounced=%+ld\n",
 	       variant->fs, variant->integrity ? "+dm-integrity" : "", stable,
 	       csum, on_disk, SC_FILE_LEN, b0 < 0 ? 0 : b1 - b0);
 	fflush(stdout);
@@ -265,7 +265,7 @@ TEST_F(stable_copies, bdev_mr)
 	ASSERT_NE(MAP_FAILED, map) TH_LOG("mmap: %s", strerror(errno));
 	mr = ibv_reg_mr(self->ctx.pd, map, SC_FILE_LEN, VT_MR_ACCESS);
 	err = mr ? 0 : errno;
-	printf("# STABLE test=bdev_mr stable_writes=%d series=%d errno=%d\n",
+	printf("# test=bdev_mr stable_writes=%d series=%d errno=%d\n",
 	       stable, series, err);
 	if (series && stable) {
 		EXPECT_EQ(NULL, mr);
