@@ -14,10 +14,10 @@ BUILD      := build
 KSFT       := $(BUILD)/src/stock/tools/testing/selftests
 KERNEL_IMAGES := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
 
-.PHONY: all deps kernels verbs-tests rxe-tools check demo checkpatch bench bench-reg \
+.PHONY: all deps kernels verbs-tests umem rxe-tools check demo checkpatch bench bench-reg \
 	check-debug peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
 
-all: kernels verbs-tests rxe-tools
+all: kernels verbs-tests umem rxe-tools
 
 $(BUILD)/.deps: scripts/deps
 	scripts/deps
@@ -35,6 +35,11 @@ kernels: $(KERNEL_IMAGES)
 
 verbs-tests: $(BUILD)/stock/bzImage
 	$(MAKE) -s -C verbs-tests O=$(CURDIR)/$(BUILD)/verbs-tests KSFT=$(CURDIR)/$(KSFT)
+
+# umem/filepins, and its test (linked with the verbs tests' library)
+umem: verbs-tests
+	$(MAKE) -s -C umem O=$(CURDIR)/$(BUILD)/umem KSFT=$(CURDIR)/$(KSFT) \
+		VT=$(CURDIR)/$(BUILD)/verbs-tests
 
 # The drivers build what is missing themselves, and time it.
 rxe-tools:
@@ -103,6 +108,6 @@ powercut-churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels)
 
 clean:
 	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests \
-		$(BUILD)/rxe-setup $(BUILD)/peer-tests $(BUILD)/two-node $(BUILD)/fio-mr
+		$(BUILD)/umem $(BUILD)/rxe-setup $(BUILD)/peer-tests $(BUILD)/two-node $(BUILD)/fio-mr
 
 FORCE:
