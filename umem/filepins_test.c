@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "vt_harness.h"
@@ -197,19 +196,6 @@ static void fp_comm(pid_t pid, char *comm, size_t len)
 			comm[strcspn(comm, "\n")] = '\0';
 		fclose(f);
 	}
-}
-
-/* fork() whose child dies with the test, whatever ends it */
-static pid_t fp_fork(void)
-{
-	pid_t parent = getpid(), pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (!pid && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent))
-		_exit(1);
-	return pid;
 }
 
 FIXTURE(filepins) {
@@ -452,7 +438,7 @@ TEST_F_TIMEOUT(filepins, other_process, 120)
 
 	VT_RETURN_IF_SKIPPED();
 	ASSERT_EQ(0, pipe(ready)) TH_LOG("pipe: %s", strerror(errno));
-	self->child = fp_fork();
+	self->child = vt_fork_tied();
 	ASSERT_LE(0, self->child) TH_LOG("fork: %s", strerror(errno));
 	if (!self->child) {
 		close(ready[0]);
@@ -502,7 +488,7 @@ TEST_F_TIMEOUT(filepins, processes_exiting, 300)
 
 	VT_RETURN_IF_SKIPPED();
 	fp_reg(_metadata, self, 0, 0, self->pages, VT_MR_ACCESS);
-	self->child = fp_fork();
+	self->child = vt_fork_tied();
 	ASSERT_LE(0, self->child) TH_LOG("fork: %s", strerror(errno));
 	if (!self->child) {
 		for (;;) {

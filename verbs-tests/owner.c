@@ -15,7 +15,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include "vt_harness.h"
 
@@ -64,19 +63,6 @@ static int owner_file_pins(long *acquired, long *released)
 		return -1;
 	}
 	return 0;
-}
-
-/* fork() whose child dies with the test process, whatever ends it */
-static pid_t owner_fork(void)
-{
-	pid_t parent = getpid(), pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (!pid && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent))
-		_exit(1);
-	return pid;
 }
 
 /*
@@ -360,7 +346,7 @@ TEST_F_TIMEOUT(owner, kill9, 120)
 	EXPECT_EQ(0, owner_file_pins(&lt_acquired0, &lt_released));
 
 	ASSERT_EQ(0, pipe(self->ready)) TH_LOG("pipe: %s", strerror(errno));
-	self->child = owner_fork();
+	self->child = vt_fork_tied();
 	ASSERT_LE(0, self->child) TH_LOG("fork: %s", strerror(errno));
 	if (!self->child) {
 		close(self->ready[0]);
@@ -422,7 +408,7 @@ TEST_F_TIMEOUT(owner, fork_after_reg, 120)
 	VT_RETURN_IF_SKIPPED();
 	base = owner_reg_both(_metadata, self);
 
-	self->child = owner_fork();
+	self->child = vt_fork_tied();
 	ASSERT_LE(0, self->child) TH_LOG("fork: %s", strerror(errno));
 	if (!self->child) {
 		int n;

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <mntent.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -467,6 +469,23 @@ int vt_send(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 	    size_t len)
 {
 	return vt_xfer(ctx, IBV_WR_SEND, src, dst, 0, len);
+}
+
+/*
+ * vt_fork_tied - fork() a child that dies with its parent, whatever ends it
+ *
+ * Returns as fork() does.
+ */
+pid_t vt_fork_tied(void)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (!pid && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent))
+		_exit(1);
+	return pid;
 }
 
 /**
