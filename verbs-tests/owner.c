@@ -25,7 +25,7 @@
 #define PINS_BUF	4096
 #define LINE_LEN	(2 * PATH_MAX + 128)
 #define CHILD_MS	30000	/* for the child to register its MRs */
-#define RELEASE_MS	2000	/* for the exit of a killed child to unpin */
+#define RELEASE_MS	10000	/* for the exit of a killed child to unpin */
 
 /* Read /proc/<pid>/file_pins (@pid 0: self); its number of lines, or -1 */
 static int owner_read_pins(pid_t pid, char *buf, size_t len)
