@@ -123,4 +123,58 @@ TEST_F_TIMEOUT(file_mr, rdma_write_then_read, 120)
 	EXPECT_EQ(FILE_LEN, vt_count(self->dst, FILE_LEN, SEED_NEW));
 }
 
+/*
+ * One MR over more shared file VMAs than the kernel records in one pin
+ * call (eight): every page mapped on its own, at file offsets in reverse
+ * order so that no two VMAs merge.  The registration must pin all of them
+ * and RDMA WRITE must land in each page at its own file offset.
+ */
+#define MANY_VMAS	12
+
+TEST_F_TIMEOUT(file_mr, many_vmas, 120)
+{
+	size_t pg = sysconf(_SC_PAGESIZE), len = MANY_VMAS * pg;
+	char *orig = NULL, *file = NULL, *area;
+	struct ibv_mr *mr;
+	int i;
+
+	VT_RETURN_IF_SKIPPED();
+	ASSERT_LE(len, FILE_LEN);
+	orig = malloc(len);
+	file = malloc(len);
+	ASSERT_TRUE(orig && file);
+	ASSERT_EQ(0, vt_read_file(self->fd, orig, len));
+
+	area = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	for (i = 0; i < MANY_VMAS; i++)
+		ASSERT_NE(MAP_FAILED,
+			  mmap(area + i * pg, pg, PROT_READ | PROT_WRITE,
+			       variant->map_flags | MAP_FIXED, self->fd,
+			       (MANY_VMAS - 1 - i) * pg))
+			TH_LOG("mmap page %d: %s", i, strerror(errno));
+
+	mr = ibv_reg_mr(self->ctx.pd, area, len, VT_MR_ACCESS);
+	ASSERT_NE(NULL, mr)
+		TH_LOG("Couldn't register MR over %d VMAs: %s", MANY_VMAS,
+		       strerror(errno));
+	ASSERT_EQ(0, vt_rdma_write(&self->ctx, self->src_mr, mr, len));
+	EXPECT_EQ(0, memcmp(area, self->src, len));
+
+	ASSERT_EQ(0, vt_read_file(self->fd, file, len));
+	for (i = 0; i < MANY_VMAS; i++) {
+		size_t off = (MANY_VMAS - 1 - i) * pg;
+		const char *want = variant->map_flags == MAP_SHARED ?
+				   (char *)self->src + i * pg : orig + off;
+
+		EXPECT_EQ(0, memcmp(file + off, want, pg))
+			TH_LOG("file page %zu does not hold what mapping page %d got",
+			       off / pg, i);
+	}
+	EXPECT_EQ(0, vt_dereg_mr(mr));
+	munmap(area, len);
+	free(orig);
+	free(file);
+}
+
 VT_HARNESS_MAIN
