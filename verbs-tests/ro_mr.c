@@ -487,6 +487,11 @@ struct ro_uffd_handler {
 	long resolved;
 };
 
+static void ro_uffd_free_src(void *src)
+{
+	vt_free(src, UFFD_LEN);
+}
+
 static void *ro_uffd_serve(void *arg)
 {
 	struct ro_uffd_handler *h = arg;
@@ -498,6 +503,7 @@ static void *ro_uffd_serve(void *arg)
 	if (!src)
 		return NULL;
 	vt_fill(src, UFFD_LEN, SEED_BUF);
+	pthread_cleanup_push(ro_uffd_free_src, src);
 	while (read(h->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
 		unsigned long off;
 		struct uffdio_copy copy;
@@ -514,7 +520,7 @@ static void *ro_uffd_serve(void *arg)
 		if (ioctl(h->uffd, UFFDIO_COPY, &copy) == 0)
 			h->resolved++;
 	}
-	vt_free(src, UFFD_LEN);
+	pthread_cleanup_pop(1);
 	return NULL;
 }
 
@@ -576,8 +582,15 @@ TEST_F_TIMEOUT(ro_uffd, missing_faults, RO_TIMEOUT)
 
 	EXPECT_EQ(0, vt_dereg_mr(dst_mr));
 	EXPECT_EQ(0, vt_dereg_mr(mr));
-	close(h.uffd);		/* ends the handler's read() */
+	/*
+	 * close() does not end a read() another thread is blocked in (the
+	 * read holds the file): the test hung there until its timeout
+	 * whenever the handler was back in read().  read() is a cancellation
+	 * point.
+	 */
+	pthread_cancel(thread);
 	pthread_join(thread, NULL);
+	close(h.uffd);
 	vt_free(dst, UFFD_LEN);
 	vt_free(h.base, UFFD_LEN);
 }
