@@ -41,9 +41,10 @@ umem: verbs-tests
 	$(MAKE) -s -C umem O=$(CURDIR)/$(BUILD)/umem KSFT=$(CURDIR)/$(KSFT) \
 		VT=$(CURDIR)/$(BUILD)/verbs-tests
 
-# The drivers build what is missing themselves, and time it.
+# What two-node runs in its guests (verbs-tests' helpers: xnode_dur); no
+# kernel needed.  The drivers build what is missing themselves, and time it.
 rxe-tools:
-	$(MAKE) -s -C rxe-setup O=$(CURDIR)/$(BUILD)/rxe-setup
+	$(MAKE) -s -C verbs-tests O=$(CURDIR)/$(BUILD)/verbs-tests KSFT=$(CURDIR)/$(KSFT) helpers
 
 check: deps
 	scripts/check
@@ -108,6 +109,6 @@ powercut-churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels)
 
 clean:
 	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests \
-		$(BUILD)/umem $(BUILD)/rxe-setup $(BUILD)/peer-tests $(BUILD)/two-node $(BUILD)/fio-mr
+		$(BUILD)/umem $(BUILD)/peer-tests $(BUILD)/two-node $(BUILD)/fio-mr
 
 FORCE:

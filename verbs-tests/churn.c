@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Continuous RDMA WRITEs into a registered file while another process
- * syncs it, and RDMA WRITEs under memory pressure (churn.h has the engine).
+ * syncs it, and RDMA WRITEs under memory pressure (the engine is vt_churn.c,
+ * in libvt.a).
  *
  * churn: a 16 MiB file on ext4, xfs or btrfs (btrfs remounted commit=1)
  * is mapped shared and registered; for CHURN_SECONDS (default 60) it gets
@@ -36,7 +37,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include "vt_harness.h"
-#include "churn.h"
+#include "vt_churn.h"
 
 #define CHURN_LEN		((size_t)16 << 20)
 #define CHURN_CHUNK		((size_t)64 << 10)

@@ -7,7 +7,7 @@
  * It creates FILE (SIZE zero bytes, on disk, directory entry included),
  * maps it shared, registers the mapping as a writable MR, fsyncs once (the
  * pin-time fault dirtied the pages) and prints "# event=start ...".  Then it
- * writes generation after generation (churn.h: a new pattern per
+ * writes generation after generation (vt_churn.c: a new pattern per
  * generation, CHUNK bytes per RDMA WRITE in random order, VT_MAX_WR in
  * flight) while the syncer child loops fsync().  CUT seconds after the
  * start it stops posting, prints
@@ -38,7 +38,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "churn.h"
+#include "vt_churn.h"
 
 static void usage(const char *argv0)
 {

@@ -1,8 +1,9 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+// SPDX-License-Identifier: GPL-2.0
 /*
- * churn - continuous RDMA WRITEs into a registered file while another
+ * vt_churn - continuous RDMA WRITEs into a registered file while another
  * process syncs it: the engine shared by the churn test and
- * helpers/churn_writer (the guest half of scripts/powercut-churn).
+ * helpers/churn_writer (the guest half of scripts/powercut-churn), part of
+ * libvt.a; vt_churn.h declares it.
  *
  * A generation g writes the pattern of churn_seed(g) over the whole file,
  * one chunk per work request, the chunks in a new random order each time,
@@ -21,9 +22,6 @@
  * Every function returns 0 (or a valid object) on success and -1 after
  * printing why on stderr.
  */
-#ifndef CHURN_H
-#define CHURN_H
-
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,45 +34,16 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#include "vt.h"
+#include "vt_churn.h"
 
-#define CHURN_SEEDS		126	/* generation g writes seed 1 + (g-1) % 126 */
 #define CHURN_POLL_MS		30000	/* no completion for this long: give up */
 
-/* Shared (MAP_SHARED | MAP_ANONYMOUS) between the writer and the syncer */
-struct churn_shared {
-	volatile int	go;		/* the syncer may start */
-	volatile int	stop;		/* the syncer must stop */
-	volatile long	gen_done;	/* last generation with every write completed */
-	volatile long	synced_gen;	/* gen_done seen before the last fsync that returned */
-	volatile long	fsyncs;
-	volatile long	syncs;
-	volatile int	sync_err;	/* errno of a failed fsync() or 0 */
-};
-
-struct churn {
-	struct vt_ctx		vt;
-	int			fd;
-	size_t			len;
-	size_t			chunk;
-	void			*map;	/* the file, mapped shared, registered */
-	void			*src;	/* the generation's pattern, registered */
-	struct ibv_mr		*map_mr;
-	struct ibv_mr		*src_mr;
-	uint32_t		*order;	/* chunk indices, shuffled per generation */
-	struct churn_shared	*sh;
-	pid_t			syncer;
-	long			gen;	/* last generation started */
-	long			writes;	/* work requests completed */
-	uint64_t		rng;
-};
-
-static inline unsigned int churn_seed(long gen)
+unsigned int churn_seed(long gen)
 {
 	return gen ? 1 + (gen - 1) % CHURN_SEEDS : 0;
 }
 
-static inline long churn_now_ms(void)
+long churn_now_ms(void)
 {
 	struct timespec t;
 
@@ -87,7 +56,7 @@ static inline long churn_now_ms(void)
  * of word i is bits 7b..7b+6 of i XOR 0x80 | seed), or -1 when the byte is
  * no pattern byte at all (zeroes, garbage).
  */
-static inline int churn_byte_seed(const unsigned char *buf, size_t off)
+static int churn_byte_seed(const unsigned char *buf, size_t off)
 {
 	uint64_t word = off / 8;
 	unsigned char x = buf[off] ^ ((word >> (7 * (off % 8))) & 0x7f);
@@ -96,7 +65,7 @@ static inline int churn_byte_seed(const unsigned char *buf, size_t off)
 }
 
 /* xorshift64: the chunk order needs no more than that */
-static inline uint64_t churn_rand(struct churn *c)
+static uint64_t churn_rand(struct churn *c)
 {
 	c->rng ^= c->rng << 13;
 	c->rng ^= c->rng >> 7;
@@ -105,8 +74,8 @@ static inline uint64_t churn_rand(struct churn *c)
 }
 
 /* The syncer: fsync in a loop, sync() every @sync_every, until stopped */
-static inline void churn_syncer(struct churn_shared *sh, const char *path,
-				int sync_every)
+static void churn_syncer(struct churn_shared *sh, const char *path,
+			 int sync_every)
 {
 	long gen, n = 0;
 	int fd;
@@ -136,7 +105,7 @@ static inline void churn_syncer(struct churn_shared *sh, const char *path,
 }
 
 /* Stop the syncer and reap it; 0 when it ran without an error */
-static inline int churn_stop_syncer(struct churn *c)
+int churn_stop_syncer(struct churn *c)
 {
 	int status;
 
@@ -167,8 +136,8 @@ static inline int churn_stop_syncer(struct churn *c)
  *
  * The syncer waits for churn_go().  Return: 0, or -1 with @c released.
  */
-static inline int churn_init(struct churn *c, const char *path, size_t len,
-			     size_t chunk, int sync_every)
+int churn_init(struct churn *c, const char *path, size_t len, size_t chunk,
+	       int sync_every)
 {
 	size_t i;
 
@@ -259,7 +228,7 @@ clean_fd:
 }
 
 /* Release what churn_init() set up (any part of it); -1 if a release failed */
-static inline int churn_close(struct churn *c)
+int churn_close(struct churn *c)
 {
 	int ret = 0;
 
@@ -287,12 +256,12 @@ static inline int churn_close(struct churn *c)
 	return ret;
 }
 
-static inline void churn_go(struct churn *c)
+void churn_go(struct churn *c)
 {
 	c->sh->go = 1;
 }
 
-static inline int churn_post(struct churn *c, size_t off, uint64_t wr_id)
+static int churn_post(struct churn *c, size_t off, uint64_t wr_id)
 {
 	struct ibv_sge list = {
 		.addr	= (uintptr_t)c->src + off,
@@ -320,7 +289,7 @@ static inline int churn_post(struct churn *c, size_t off, uint64_t wr_id)
 }
 
 /* Reap completions, sleeping on the channel while there are none */
-static inline int churn_poll(struct churn *c, int *done)
+static int churn_poll(struct churn *c, int *done)
 {
 	struct pollfd pfd = { .fd = c->vt.channel->fd, .events = POLLIN };
 	struct ibv_wc wc[VT_MAX_WR];
@@ -369,7 +338,7 @@ static inline int churn_poll(struct churn *c, int *done)
  * Return: 0 when every write of the generation completed (it is then
  * c->sh->gen_done), 1 when @cut_at_ms came first, -1 on errors.
  */
-static inline int churn_gen(struct churn *c, long cut_at_ms)
+int churn_gen(struct churn *c, long cut_at_ms)
 {
 	size_t n = c->len / c->chunk, posted = 0, i, j;
 	int done = 0;
@@ -404,7 +373,7 @@ static inline int churn_gen(struct churn *c, long cut_at_ms)
  *
  * Return: 0, or -1.
  */
-static inline int churn_run(struct churn *c, long ms)
+int churn_run(struct churn *c, long ms)
 {
 	long end = churn_now_ms() + ms;
 
@@ -416,7 +385,7 @@ static inline int churn_run(struct churn *c, long ms)
 }
 
 /* Word @i of the pattern of @seed, as vt_fill() writes it */
-static inline uint64_t churn_word(uint64_t i, unsigned int seed)
+static uint64_t churn_word(uint64_t i, unsigned int seed)
 {
 	uint64_t w = 0;
 	int b;
@@ -426,20 +395,12 @@ static inline uint64_t churn_word(uint64_t i, unsigned int seed)
 	return w ^ (0x80 | (seed & 0x7f)) * 0x0101010101010101ULL;
 }
 
-/* Where the bytes of a file read back come from */
-struct churn_tally {
-	size_t	current;	/* one of the generations expected */
-	size_t	stale;		/* the pattern of an older generation */
-	size_t	zero;		/* zero bytes: generation 0, or a hole */
-	size_t	garbage;	/* no pattern at all: torn bytes */
-};
-
 /*
  * Classify every byte of @buf by the generation it holds, when each must
  * hold one of generations @lo..@hi (1 <= lo <= hi, hi - lo < CHURN_SEEDS).
  */
-static inline void churn_tally(const void *buf, size_t len, long lo, long hi,
-			       struct churn_tally *t)
+void churn_tally(const void *buf, size_t len, long lo, long hi,
+		 struct churn_tally *t)
 {
 	const unsigned char *p = buf;
 	unsigned char ok[128] = {};
@@ -470,5 +431,3 @@ static inline void churn_tally(const void *buf, size_t len, long lo, long hi,
 		}
 	}
 }
-
-#endif /* CHURN_H */

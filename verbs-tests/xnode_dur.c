@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * xnode-dur - durability of RDMA writes into a file-backed MR, across a wire.
+ * xnode_dur - durability of RDMA writes into a file-backed MR, across a wire
+ * (the guest half of rxe-setup/two-node's xnode_dur test).
  *
  * The server (node B) creates a file of --size bytes with allocated blocks,
  * maps it MAP_SHARED, registers the mapping as a remotely writable MR and
@@ -19,7 +20,6 @@
  * client when every round went through), 1 when a round is short, 2 on any
  * other error (usage, verbs, network, file).
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -447,7 +447,7 @@ int main(int argc, char *argv[])
 			}
 		}
 		if (o.servername)
-			printf("# xnode-dur: round %u written, the server found %zu/%zu on disk\n",
+			printf("# xnode_dur: round %u written, the server found %zu/%zu on disk\n",
 			       round, on_disk, ctx.len);
 		else
 			printf("# round=%u on_disk=%zu/%zu\n", round, on_disk,
