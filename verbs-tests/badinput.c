@@ -396,22 +396,6 @@ static int mount_fstype(int fd, char *type, size_t len)
 	return ret;
 }
 
-/* HugePages_Free of /proc/meminfo, or -1 */
-static long free_huge_pages(void)
-{
-	char line[128];
-	long n = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 FIXTURE_SETUP(badinput)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -512,7 +496,8 @@ FIXTURE_SETUP(badinput)
 		if (statfs(HUGETLBFS_DIR, &sfs) || sfs.f_type != HUGETLBFS_MAGIC ||
 		    sfs.f_bsize != (long)HPAGE)
 			SKIP(return, "no hugetlbfs of 2 MiB pages at %s", HUGETLBFS_DIR);
-		if (free_huge_pages() < (long)(self->map_len / HPAGE))
+		if (vt_meminfo("HugePages_Free") <
+		    (long)(self->map_len / HPAGE))
 			SKIP(return, "needs %zu free huge pages", self->map_len / HPAGE);
 		flags = MAP_SHARED;
 		snprintf(self->path, sizeof(self->path), "%s/vt-XXXXXX", HUGETLBFS_DIR);

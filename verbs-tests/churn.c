@@ -326,17 +326,8 @@ static int mem_leave_cgroup(FIXTURE_DATA(churn_mem) *self)
 /* Available memory in bytes, from /proc/meminfo */
 static size_t mem_available(void)
 {
-	char line[128];
-	long kb = 0;
-	FILE *f;
+	long kb = vt_meminfo("MemAvailable");
 
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
 	return kb > 0 ? (size_t)kb << 10 : 0;
 }
 

@@ -520,6 +520,33 @@ long vt_vmstat(const char *name)
 }
 
 /**
+ * vt_meminfo - read one /proc/meminfo value
+ * @name: its key without the colon, "MemAvailable" for instance
+ *
+ * Return: its value in the file's unit (kB, or pages for HugePages_*), or
+ * -1 when /proc/meminfo cannot be read or has no such key.
+ */
+long vt_meminfo(const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long val = -1;
+	FILE *f;
+
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ':') {
+			if (sscanf(line + len + 1, "%ld", &val) != 1)
+				val = -1;
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
+/**
  * vt_pins - read the global FOLL_PIN counters
  * @acquired: nr_foll_pin_acquired
  * @released: nr_foll_pin_released

@@ -61,6 +61,7 @@ int vt_run(const char *log, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 long vt_vmstat(const char *name);
+long vt_meminfo(const char *name);
 pid_t vt_fork_tied(void);
 int vt_pins(long *acquired, long *released);
 int vt_lt_pins(long *acquired, long *released);
