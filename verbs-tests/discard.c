@@ -253,7 +253,9 @@ static void discard_pinned(struct __test_metadata *_metadata,
 	off_t size = FILE_LEN;
 	int ret;
 
-	if (!err)
+	if (err)	/* the stock kernel discards, and loses later writes */
+		VT_TODO_WITHOUT_PIN_RECORDS("the discard succeeds");
+	else
 		size = discard_model(op, self->ref, size);
 	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
 	ASSERT_NE(NULL, self->mr)
@@ -340,6 +342,7 @@ TEST_F(discard, ro_mr_truncate)
 	off_t size;
 	int ret;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("the read-only MR is refused with EFAULT");
 	VT_RETURN_IF_SKIPPED();
 	self->ro_fd = open(self->path, O_RDONLY);
 	ASSERT_LE(0, self->ro_fd)
@@ -417,6 +420,7 @@ TEST_F(discard, odirect_write_inside)
 	ssize_t n;
 	int fd;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("an O_DIRECT write invalidates the pinned pages");
 	VT_RETURN_IF_SKIPPED();
 	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
 	ASSERT_NE(NULL, self->mr)
@@ -538,6 +542,7 @@ TEST_F(discard_ovl, truncate_inside)
 	size_t found;
 	int ret;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("a truncate through overlayfs succeeds");
 	VT_RETURN_IF_SKIPPED();
 	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN, VT_MR_ACCESS);
 	ASSERT_NE(NULL, self->mr)

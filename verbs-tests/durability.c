@@ -137,6 +137,7 @@ FIXTURE_SETUP(durability)
 {
 	char dir[32];
 
+	VT_TODO_WITHOUT_PIN_RECORDS("RDMA writes after the first writeback are lost");
 	self->f.fd = -1;
 	self->dfd = -1;
 	snprintf(dir, sizeof(dir), "/mnt/%s", variant->fs);
@@ -389,6 +390,7 @@ TEST_F_TIMEOUT(durability_bg, background_writeback, 120)
 	size_t on_disk;
 	long ms;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("background writeback loses the device's writes");
 	VT_RETURN_IF_SKIPPED();
 	redirtied0 = vt_vmstat("longterm_file_pin_redirtied");
 	written0 = vt_vmstat("nr_written");
@@ -485,6 +487,7 @@ TEST_F_TIMEOUT(durability_bg, dirty_soon, 60)
 	size_t on_disk;
 	long ms;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("pages the device wrote stay clean");
 	VT_RETURN_IF_SKIPPED();
 	ASSERT_EQ(0, vt_vm_sysctl("dirty_expire_centisecs", "6000", NULL, 0));
 	ASSERT_EQ(0, vt_vm_sysctl("dirty_writeback_centisecs", "6000", NULL, 0));
@@ -567,6 +570,7 @@ SPARSE_VARIANT(btrfs, atomic, IBV_WR_ATOMIC_FETCH_AND_ADD);
 
 FIXTURE_SETUP(durability_sparse)
 {
+	VT_TODO_WITHOUT_PIN_RECORDS("fsync writes none of what the device wrote");
 	self->fd = self->dfd = -1;
 	snprintf(self->dir, sizeof(self->dir), "/mnt/%s", variant->fs);
 	if (!vt_fs_is(self->dir, variant->fs))

@@ -329,6 +329,7 @@ FIXTURE_VARIANT_ADD(fs_reflink, btrfs) { .fs = "btrfs", };
 
 FIXTURE_SETUP(fs_reflink)
 {
+	VT_TODO_WITHOUT_PIN_RECORDS("the device's writes after a writeback are lost");
 	fsc_setup(_metadata, &self->f, variant->fs);
 	VT_RETURN_IF_SKIPPED();
 	fsc_make_a(_metadata, &self->f, REFLINK_LEN, SEED_FILE);
@@ -523,6 +524,7 @@ TEST_F_TIMEOUT(fs_contract, mtime, FSC_TIMEOUT)
 	struct stat st0, st1;
 	size_t on_disk;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("no mtime/ctime update for what the device writes");
 	VT_RETURN_IF_SKIPPED();
 	fsc_make_a(_metadata, f, CONTRACT_LEN, SEED_FILE);
 	fsc_register(_metadata, f, CONTRACT_LEN, CONTRACT_LEN);
@@ -583,6 +585,7 @@ TEST_F_TIMEOUT(fs_contract, osync_write, FSC_TIMEOUT)
 	ssize_t n;
 	int fd;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("the device's bytes around an O_SYNC write are lost");
 	VT_RETURN_IF_SKIPPED();
 	fsc_make_a(_metadata, f, CONTRACT_LEN, SEED_FILE);
 	fsc_register(_metadata, f, CONTRACT_LEN, CONTRACT_LEN);
@@ -680,6 +683,7 @@ TEST_F_TIMEOUT(fs_contract, extend, FSC_TIMEOUT)
 	size_t on_disk = 0, tail_zero = 0;
 	struct stat st;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("the device's writes into an extended file are lost");
 	VT_RETURN_IF_SKIPPED();
 	fsc_make_a(_metadata, f, CONTRACT_LEN, SEED_FILE);
 	fsc_register(_metadata, f, CONTRACT_LEN, 2 * CONTRACT_LEN);

@@ -209,6 +209,7 @@ TEST_F_TIMEOUT(stable_copies, copies_where_needed, 120)
 	int stable = sc_stable_writes(self->dir);
 	size_t on_disk = 0;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("fsync writes nothing the device wrote");
 	VT_RETURN_IF_SKIPPED();
 	ASSERT_LE(0, stable) TH_LOG("no queue/stable_writes for %s", self->dir);
 	ASSERT_EQ(0, fsync(self->fd));

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
+#include <stdbool.h>
 
 #define VT_PORT		1
 #define VT_CHUNK	(1 << 20)	/* bytes per work request */
@@ -61,6 +62,7 @@ int vt_run(const char *log, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 long vt_vmstat(const char *name);
+bool vt_kernel_records_pins(void);
 long vt_meminfo(const char *name);
 pid_t vt_fork_tied(void);
 int vt_pins(long *acquired, long *released);

@@ -227,6 +227,7 @@ TEST_F_TIMEOUT(writeback, fsync_eio, WB_TIMEOUT)
 	int fd, ret, err, ret2, err2, segs;
 	FILE *p;
 
+	VT_TODO_WITHOUT_PIN_RECORDS("the changed page is not written: fsync returns 0");
 	VT_RETURN_IF_SKIPPED();
 	/* ext4 on dm (linear) on a loop device over a file in tmpfs */
 	snprintf(self->img, sizeof(self->img), "/tmp/vt-wb-%d.img", getpid());
