@@ -602,12 +602,7 @@ FIXTURE_SETUP(durability_sparse)
 
 FIXTURE_TEARDOWN(durability_sparse)
 {
-	if (self->mr)
-		EXPECT_EQ(0, vt_dereg_mr(self->mr));
-	if (self->src_mr)
-		EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
-	vt_close_ctx(&self->ctx);
-	VT_EXPECT_PINS_BALANCED();
+	VT_RELEASE_MRS(self->mr, self->src_mr, &self->ctx);
 	vt_free(self->map, SPARSE_LEN);
 	vt_free(self->src, SPARSE_LEN);
 	vt_free(self->buf, SPARSE_LEN);
@@ -758,12 +753,7 @@ FIXTURE_SETUP(durability_subblock)
 
 FIXTURE_TEARDOWN(durability_subblock)
 {
-	if (self->mr)
-		EXPECT_EQ(0, vt_dereg_mr(self->mr));
-	if (self->src_mr)
-		EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
-	vt_close_ctx(&self->ctx);
-	VT_EXPECT_PINS_BALANCED();
+	VT_RELEASE_MRS(self->mr, self->src_mr, &self->ctx);
 	if (self->map && self->map != MAP_FAILED)
 		munmap(self->map, SUB_LEN);
 	vt_free(self->src, SUB_LEN);

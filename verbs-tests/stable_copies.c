@@ -172,12 +172,7 @@ FIXTURE_SETUP(stable_copies)
 
 FIXTURE_TEARDOWN(stable_copies)
 {
-	if (self->mr)
-		EXPECT_EQ(0, vt_dereg_mr(self->mr));
-	if (self->src_mr)
-		EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
-	vt_close_ctx(&self->ctx);
-	VT_EXPECT_PINS_BALANCED();
+	VT_RELEASE_MRS(self->mr, self->src_mr, &self->ctx);
 	if (self->map && self->map != MAP_FAILED)
 		munmap(self->map, SC_FILE_LEN);
 	vt_free(self->src, SC_FILE_LEN);

@@ -59,6 +59,16 @@ static char *vt_todo_reason;
 		VT_TODO("no long-term file pin records: %s", why);	\
 } while (0)
 
+/* Teardown only: the fixture's MR and source MR, its context, the pins */
+#define VT_RELEASE_MRS(_mr, _src_mr, _ctx) do {			\
+	if (_mr)							\
+		EXPECT_EQ(0, vt_dereg_mr(_mr));				\
+	if (_src_mr)							\
+		EXPECT_EQ(0, vt_dereg_mr(_src_mr));			\
+	vt_close_ctx(_ctx);						\
+	VT_EXPECT_PINS_BALANCED();					\
+} while (0)
+
 #define vt_for_each_test(f, v, t, no_variant)				\
 	for (f = __fixture_list; f; f = f->next)			\
 		for (v = f->variant ?: &(no_variant); v; v = v->next) \
