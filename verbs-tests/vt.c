@@ -494,16 +494,6 @@ pid_t vt_fork_tied(void)
  *
  * Return: its value, or -1 when /proc/vmstat has no such counter.
  */
-/*
- * Does the kernel record long-term file pins (the series' counters in
- * /proc/vmstat)?  A kernel without them has none of what the series makes
- * safe: tests that can see it decide to expect their failure (VT_TODO).
- */
-bool vt_kernel_records_pins(void)
-{
-	return vt_vmstat("longterm_file_pin_acquired") >= 0;
-}
-
 long vt_vmstat(const char *name)
 {
 	long val, ret = -1;
@@ -527,6 +517,16 @@ long vt_vmstat(const char *name)
 			ret = val;
 	fclose(f);
 	return ret;
+}
+
+/*
+ * Does the kernel record long-term file pins (the series' counters in
+ * /proc/vmstat)?  A kernel without them has none of what the series makes
+ * safe: tests that can see it decide to expect their failure (VT_TODO).
+ */
+bool vt_kernel_records_pins(void)
+{
+	return vt_vmstat("longterm_file_pin_acquired") >= 0;
 }
 
 /**

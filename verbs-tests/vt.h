@@ -6,10 +6,10 @@
 #ifndef VT_H
 #define VT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
-#include <stdbool.h>
 
 #define VT_PORT		1
 #define VT_CHUNK	(1 << 20)	/* bytes per work request */
