@@ -692,11 +692,11 @@ TEST_F_TIMEOUT(durability_sparse, fsync_writes_what_was_written, 120)
 #define SUB_LEN		(16 * 4096)
 #define SUB_DIR		"/mnt/ext4-1k"
 #define SUB_IMG		"/tmp/ext4-1k.img"
+#define SUB_LOG		"/tmp/durability_subblock.log"
 
 FIXTURE(durability_subblock) {
 	struct vt_ctx ctx;
-	char path[64];
-	char log[64];
+	char path[PATH_MAX];
 	int fd;
 	bool mounted;
 	int devfd;
@@ -706,21 +706,19 @@ FIXTURE(durability_subblock) {
 
 FIXTURE_SETUP(durability_subblock)
 {
-	char blk[1024], dev[64];
 	struct statfs sfs;
-	int i;
+	char dev[64];
 
 	VT_TODO_WITHOUT_PIN_RECORDS("RDMA writes after the first writeback are lost");
 	self->fd = self->devfd = -1;
-	snprintf(self->log, sizeof(self->log), "/tmp/durability_subblock.log");
-	if (vt_run(self->log, "which mkfs.ext4"))
+	if (vt_run(SUB_LOG, "which mkfs.ext4"))
 		SKIP(return, "no mkfs.ext4");
 	mkdir(SUB_DIR, 0755);
-	vt_run(self->log, "umount " SUB_DIR);	/* left by an aborted run */
-	ASSERT_EQ(0, vt_run(self->log, "truncate -s 64M " SUB_IMG
+	vt_run(SUB_LOG, "umount " SUB_DIR);	/* left by an aborted run */
+	ASSERT_EQ(0, vt_run(SUB_LOG, "truncate -s 64M " SUB_IMG
 			    " && mkfs.ext4 -q -F -b 1024 " SUB_IMG
 			    " && mount -o loop " SUB_IMG " " SUB_DIR))
-		TH_LOG("1 KiB-block ext4 on a loop device: see %s", self->log);
+		TH_LOG("1 KiB-block ext4 on a loop device: see " SUB_LOG);
 	self->mounted = true;
 	ASSERT_EQ(0, statfs(SUB_DIR, &sfs));
 	ASSERT_EQ(1024, sfs.f_bsize);
@@ -728,13 +726,8 @@ FIXTURE_SETUP(durability_subblock)
 	self->devfd = open(dev, O_RDONLY | O_DIRECT);
 	ASSERT_LE(0, self->devfd) TH_LOG("open %s: %s", dev, strerror(errno));
 	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
-	snprintf(self->path, sizeof(self->path), SUB_DIR "/file");
-	self->fd = open(self->path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	ASSERT_LE(0, self->fd) TH_LOG("open: %s", strerror(errno));
-	memset(blk, 'A', sizeof(blk));
-	for (i = 0; i < SUB_LEN / 1024; i++)
-		ASSERT_EQ(1024, write(self->fd, blk, 1024));
-	ASSERT_EQ(0, fsync(self->fd));
+	self->fd = vt_make_file(SUB_DIR, SUB_LEN, 0, self->path);
+	ASSERT_LE(0, self->fd);
 	self->map = mmap(NULL, SUB_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 self->fd, 0);
 	ASSERT_NE(MAP_FAILED, self->map);
@@ -763,7 +756,7 @@ FIXTURE_TEARDOWN(durability_subblock)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->mounted)
-		vt_run(self->log, "umount " SUB_DIR " && rm -f " SUB_IMG);
+		vt_run(SUB_LOG, "umount " SUB_DIR " && rm -f " SUB_IMG);
 }
 
 /* The device writes block 2 of page @page; does fsync put it on disk? */
