@@ -9,6 +9,8 @@
  * writes the pinned pages back once; later rounds find nothing on disk.
  * munmap_then_sync does the same after unmapping the registered range: the
  * pages stay pinned and owned by the MR, so the syncs must still write them.
+ * into_dirty_pages has the CPU dirty every other page before each RDMA
+ * WRITE: a device write into a dirty page must reach the disk too.
  *
  * durability_bg: with no sync call at all, background writeback must write
  * what the device wrote within a few expire intervals.  An O_DIRECT read of
@@ -211,6 +213,27 @@ TEST_F_TIMEOUT(durability, munmap_then_sync, 120)
 	for (round = 1; round <= ROUNDS; round++)
 		dur_round(_metadata, self, variant, "test=munmap_then_sync ",
 			  round);
+}
+
+/*
+ * The CPU stores into every other page before each round's RDMA WRITE, so
+ * that the device writes into dirty pages as well as clean ones: a write
+ * into a dirty page may go unreported when its writeback writes it whole,
+ * which the sync must still find.  Round 1 finds every page dirty already.
+ */
+TEST_F_TIMEOUT(durability, into_dirty_pages, 120)
+{
+	volatile unsigned char *p = self->f.map;
+	size_t off, page = sysconf(_SC_PAGESIZE);
+	unsigned int round;
+
+	VT_RETURN_IF_SKIPPED();
+	for (round = 1; round <= ROUNDS; round++) {
+		for (off = 0; off < FILE_LEN; off += 2 * page)
+			p[off + 1] = 0xff;
+		dur_round(_metadata, self, variant, "test=into_dirty_pages ",
+			  round);
+	}
 }
 
 #define BG_SEED_FILE	0x40	/* differs from every round's pattern */
@@ -804,6 +827,132 @@ TEST_F_TIMEOUT(durability_subblock, partly_dirty_page, 120)
 	EXPECT_EQ(1024UL, subblock_round(_metadata, self, 1, false));
 	EXPECT_EQ(1024UL, subblock_round(_metadata, self, 3, true))
 		TH_LOG("the device's block of a partly dirty page is not on disk");
+}
+
+/*
+ * durability_journal: ext4 with data=journal, on a loop device with a
+ * 4 MiB journal.  jbd2 makes a committed page dirty again for its
+ * checkpoint, and the checkpoint writes the page's buffers in place and
+ * leaves the page dirty with clean buffers: writeback of that page then
+ * writes nothing, and neither does the commit of an fsync, unless the
+ * device's write went through ->page_mkwrite, which journals the page.
+ * Each round the device writes the file MR, fsync, and then a file of
+ * four journals' worth is written and synced, which checkpoints the MR's
+ * pages.  What is durable is what the disk would give after a power cut:
+ * the test copies the disk, replays its journal with e2fsck and reads the
+ * file back with debugfs.
+ */
+#define JNL_DIR		"/mnt/ext4-journal"
+#define JNL_IMG		"/tmp/ext4-journal.img"
+#define JNL_COPY	"/tmp/ext4-journal.copy"
+#define JNL_DUMP	"/tmp/ext4-journal.dump"
+#define JNL_LOG		"/tmp/durability_journal.log"
+#define JNL_LEN		((size_t)256 << 10)
+#define JNL_FILLER_MB	16
+
+FIXTURE(durability_journal) {
+	struct dur_file f;
+	bool mounted;
+};
+
+FIXTURE_SETUP(durability_journal)
+{
+	VT_TODO_WITHOUT_PIN_RECORDS("RDMA writes after the first writeback are lost");
+	self->f.fd = -1;
+	if (vt_run(JNL_LOG, "which mkfs.ext4 e2fsck debugfs"))
+		SKIP(return, "no e2fsprogs");
+	mkdir(JNL_DIR, 0755);
+	vt_run(JNL_LOG, "umount " JNL_DIR);	/* left by an aborted run */
+	ASSERT_EQ(0, vt_run(JNL_LOG, "truncate -s 64M " JNL_IMG
+			    " && mkfs.ext4 -q -F -b 4096 -J size=4 " JNL_IMG
+			    " && mount -o loop,data=journal " JNL_IMG " " JNL_DIR))
+		TH_LOG("data=journal ext4 on a loop device: see " JNL_LOG);
+	self->mounted = true;
+	ASSERT_EQ(0, vt_init_ctx(&self->f.ctx));
+	self->f.fd = vt_make_file(JNL_DIR, JNL_LEN, 0, self->f.path);
+	ASSERT_LE(0, self->f.fd);
+	self->f.buf = vt_alloc(JNL_LEN, 0);
+	ASSERT_NE(NULL, self->f.buf);
+	self->f.map = mmap(NULL, JNL_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   self->f.fd, 0);
+	ASSERT_NE(MAP_FAILED, self->f.map);
+	self->f.map_mr = ibv_reg_mr(self->f.ctx.pd, self->f.map, JNL_LEN,
+				    VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->f.map_mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	self->f.src = vt_alloc(JNL_LEN, 0);
+	ASSERT_NE(NULL, self->f.src);
+	self->f.src_mr = ibv_reg_mr(self->f.ctx.pd, self->f.src, JNL_LEN,
+				    VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->f.src_mr);
+	ASSERT_EQ(0, fsync(self->f.fd));
+}
+
+FIXTURE_TEARDOWN(durability_journal)
+{
+	VT_RELEASE_MRS(self->f.map_mr, self->f.src_mr, &self->f.ctx);
+	if (self->f.map && self->f.map != MAP_FAILED)
+		munmap(self->f.map, JNL_LEN);
+	vt_free(self->f.src, JNL_LEN);
+	vt_free(self->f.buf, JNL_LEN);
+	if (self->f.fd >= 0)
+		close(self->f.fd);
+	if (self->mounted)
+		vt_run(JNL_LOG, "umount " JNL_DIR " && rm -f " JNL_IMG " "
+		       JNL_COPY " " JNL_DUMP);
+}
+
+/* Bytes of pattern @seed in the file on a copy of the disk, journal replayed */
+static size_t journal_on_disk(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(durability_journal) *self,
+			      unsigned int seed)
+{
+	const char *name = strrchr(self->f.path, '/') + 1;
+	size_t got = 0, on_disk = 0;
+	int status;
+	void *buf;
+
+	/* e2fsck: 0 clean, 1 errors corrected (the journal replayed) */
+	status = vt_run(JNL_LOG, "cp " JNL_IMG " " JNL_COPY
+			" && e2fsck -fy " JNL_COPY);
+	EXPECT_GE(1, status) TH_LOG("e2fsck of the copy: %d, see " JNL_LOG,
+				    status);
+	EXPECT_EQ(0, vt_run(JNL_LOG, "rm -f %s && debugfs -R 'dump /%s %s' %s",
+			    JNL_DUMP, name, JNL_DUMP, JNL_COPY));
+	buf = vt_slurp(JNL_DUMP, JNL_LEN, &got);
+	if (buf)
+		on_disk = vt_count(buf, got, seed);
+	free(buf);
+	return on_disk;
+}
+
+TEST_F_TIMEOUT(durability_journal, checkpointed_pages, 300)
+{
+	unsigned int round;
+	char filler[PATH_MAX];
+	int ffd;
+
+	VT_RETURN_IF_SKIPPED();
+	snprintf(filler, sizeof(filler), "%s/filler", JNL_DIR);
+	for (round = 1; round <= ROUNDS; round++) {
+		size_t on_disk;
+
+		vt_fill(self->f.src, JNL_LEN, round);
+		EXPECT_EQ(0, vt_rdma_write(&self->f.ctx, self->f.src_mr,
+					   self->f.map_mr, JNL_LEN));
+		EXPECT_EQ(0, fsync(self->f.fd));
+		on_disk = journal_on_disk(_metadata, self, round);
+		printf("# test=durability_journal round=%u on_disk=%zu/%zu\n",
+		       round, on_disk, JNL_LEN);
+		fflush(stdout);
+		EXPECT_EQ(JNL_LEN, on_disk) TH_LOG("round %u", round);
+		/* Four journals' worth: the MR's pages are checkpointed */
+		ffd = open(filler, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		ASSERT_LE(0, ffd);
+		EXPECT_EQ(0, vt_write_file(ffd, (size_t)JNL_FILLER_MB << 20,
+					   round));
+		close(ffd);
+	}
 }
 
 VT_HARNESS_MAIN
