@@ -717,6 +717,21 @@ TEST_F_TIMEOUT(durability_sparse, fsync_writes_what_was_written, 120)
 #define SUB_IMG		"/tmp/ext4-1k.img"
 #define SUB_LOG		"/tmp/durability_subblock.log"
 
+/*
+ * A fresh 64 MiB ext4 (mkfs.ext4 options @mkfs) on a loop device over
+ * @img, mounted on @dir with options @opts; command output goes to @log.
+ * Return: 0, or the failing command's status.
+ */
+static int loop_ext4(const char *log, const char *img, const char *dir,
+		     const char *mkfs, const char *opts)
+{
+	mkdir(dir, 0755);
+	vt_run(log, "umount %s", dir);	/* left by an aborted run */
+	return vt_run(log, "truncate -s 64M %s && mkfs.ext4 -q -F %s %s"
+		      " && mount -o loop%s %s %s", img, mkfs, img, opts, img,
+		      dir);
+}
+
 FIXTURE(durability_subblock) {
 	struct vt_ctx ctx;
 	char path[PATH_MAX];
@@ -736,11 +751,7 @@ FIXTURE_SETUP(durability_subblock)
 	self->fd = self->devfd = -1;
 	if (vt_run(SUB_LOG, "which mkfs.ext4"))
 		SKIP(return, "no mkfs.ext4");
-	mkdir(SUB_DIR, 0755);
-	vt_run(SUB_LOG, "umount " SUB_DIR);	/* left by an aborted run */
-	ASSERT_EQ(0, vt_run(SUB_LOG, "truncate -s 64M " SUB_IMG
-			    " && mkfs.ext4 -q -F -b 1024 " SUB_IMG
-			    " && mount -o loop " SUB_IMG " " SUB_DIR))
+	ASSERT_EQ(0, loop_ext4(SUB_LOG, SUB_IMG, SUB_DIR, "-b 1024", ""))
 		TH_LOG("1 KiB-block ext4 on a loop device: see " SUB_LOG);
 	self->mounted = true;
 	ASSERT_EQ(0, statfs(SUB_DIR, &sfs));
@@ -861,11 +872,8 @@ FIXTURE_SETUP(durability_journal)
 	self->f.fd = -1;
 	if (vt_run(JNL_LOG, "which mkfs.ext4 e2fsck debugfs"))
 		SKIP(return, "no e2fsprogs");
-	mkdir(JNL_DIR, 0755);
-	vt_run(JNL_LOG, "umount " JNL_DIR);	/* left by an aborted run */
-	ASSERT_EQ(0, vt_run(JNL_LOG, "truncate -s 64M " JNL_IMG
-			    " && mkfs.ext4 -q -F -b 4096 -J size=4 " JNL_IMG
-			    " && mount -o loop,data=journal " JNL_IMG " " JNL_DIR))
+	ASSERT_EQ(0, loop_ext4(JNL_LOG, JNL_IMG, JNL_DIR, "-b 4096 -J size=4",
+			       ",data=journal"))
 		TH_LOG("data=journal ext4 on a loop device: see " JNL_LOG);
 	self->mounted = true;
 	ASSERT_EQ(0, vt_init_ctx(&self->f.ctx));
