@@ -866,6 +866,40 @@ FIXTURE(durability_journal) {
 	bool mounted;
 };
 
+/*
+ * mount: data=journal for the whole filesystem.  chattr_before and
+ * chattr_after: per-inode journalling (FS_JOURNAL_DATA_FL, on a nodelalloc
+ * mount, where ext4 honours it) set before or after the registration; the
+ * latter switches an owner that pinned the file in ordered mode.
+ */
+FIXTURE_VARIANT(durability_journal) {
+	const char *opts;
+	int chattr;		/* 0: none, 1: before registering, 2: after */
+};
+
+FIXTURE_VARIANT_ADD(durability_journal, mount) {
+	.opts = ",data=journal",
+};
+
+FIXTURE_VARIANT_ADD(durability_journal, chattr_before) {
+	.opts = ",nodelalloc", .chattr = 1,
+};
+
+FIXTURE_VARIANT_ADD(durability_journal, chattr_after) {
+	.opts = ",nodelalloc", .chattr = 2,
+};
+
+/* chattr +j (@on) or -j of @fd */
+static int journal_flag(int fd, bool on)
+{
+	int flags;
+
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags))
+		return -1;
+	flags = on ? flags | FS_JOURNAL_DATA_FL : flags & ~FS_JOURNAL_DATA_FL;
+	return ioctl(fd, FS_IOC_SETFLAGS, &flags);
+}
+
 FIXTURE_SETUP(durability_journal)
 {
 	VT_TODO_WITHOUT_PIN_RECORDS("RDMA writes after the first writeback are lost");
@@ -873,12 +907,15 @@ FIXTURE_SETUP(durability_journal)
 	if (vt_run(JNL_LOG, "which mkfs.ext4 e2fsck debugfs"))
 		SKIP(return, "no e2fsprogs");
 	ASSERT_EQ(0, loop_ext4(JNL_LOG, JNL_IMG, JNL_DIR, "-b 4096 -J size=4",
-			       ",data=journal"))
-		TH_LOG("data=journal ext4 on a loop device: see " JNL_LOG);
+			       variant->opts))
+		TH_LOG("journalled ext4 on a loop device: see " JNL_LOG);
 	self->mounted = true;
 	ASSERT_EQ(0, vt_init_ctx(&self->f.ctx));
 	self->f.fd = vt_make_file(JNL_DIR, JNL_LEN, 0, self->f.path);
 	ASSERT_LE(0, self->f.fd);
+	if (variant->chattr == 1)
+		ASSERT_EQ(0, journal_flag(self->f.fd, true))
+			TH_LOG("chattr +j: %s", strerror(errno));
 	self->f.buf = vt_alloc(JNL_LEN, 0);
 	ASSERT_NE(NULL, self->f.buf);
 	self->f.map = mmap(NULL, JNL_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -894,6 +931,9 @@ FIXTURE_SETUP(durability_journal)
 				    VT_MR_ACCESS);
 	ASSERT_NE(NULL, self->f.src_mr);
 	ASSERT_EQ(0, fsync(self->f.fd));
+	if (variant->chattr == 2)
+		ASSERT_EQ(0, journal_flag(self->f.fd, true))
+			TH_LOG("chattr +j: %s", strerror(errno));
 }
 
 FIXTURE_TEARDOWN(durability_journal)
@@ -934,33 +974,61 @@ static size_t journal_on_disk(struct __test_metadata *_metadata,
 	return on_disk;
 }
 
+/*
+ * RDMA WRITE pattern @round over the MR, fsync, count the pattern on a
+ * copy of the disk, then write four journals' worth elsewhere: the MR's
+ * pages are checkpointed.
+ */
+static void journal_round(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(durability_journal) *self,
+			  const char *tag, unsigned int round)
+{
+	char filler[PATH_MAX];
+	size_t on_disk;
+	int ffd;
+
+	vt_fill(self->f.src, JNL_LEN, round);
+	EXPECT_EQ(0, vt_rdma_write(&self->f.ctx, self->f.src_mr,
+				   self->f.map_mr, JNL_LEN));
+	EXPECT_EQ(0, fsync(self->f.fd));
+	on_disk = journal_on_disk(_metadata, self, round);
+	printf("# test=durability_journal %sround=%u on_disk=%zu/%zu\n",
+	       tag, round, on_disk, JNL_LEN);
+	fflush(stdout);
+	EXPECT_EQ(JNL_LEN, on_disk) TH_LOG("round %u", round);
+	snprintf(filler, sizeof(filler), "%s/filler", JNL_DIR);
+	ffd = open(filler, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ASSERT_LE(0, ffd);
+	EXPECT_EQ(0, vt_write_file(ffd, (size_t)JNL_FILLER_MB << 20, round));
+	close(ffd);
+}
+
 TEST_F_TIMEOUT(durability_journal, checkpointed_pages, 300)
 {
 	unsigned int round;
-	char filler[PATH_MAX];
-	int ffd;
 
 	VT_RETURN_IF_SKIPPED();
-	snprintf(filler, sizeof(filler), "%s/filler", JNL_DIR);
-	for (round = 1; round <= ROUNDS; round++) {
-		size_t on_disk;
+	for (round = 1; round <= ROUNDS; round++)
+		journal_round(_metadata, self, "", round);
+}
 
-		vt_fill(self->f.src, JNL_LEN, round);
-		EXPECT_EQ(0, vt_rdma_write(&self->f.ctx, self->f.src_mr,
-					   self->f.map_mr, JNL_LEN));
-		EXPECT_EQ(0, fsync(self->f.fd));
-		on_disk = journal_on_disk(_metadata, self, round);
-		printf("# test=durability_journal round=%u on_disk=%zu/%zu\n",
-		       round, on_disk, JNL_LEN);
-		fflush(stdout);
-		EXPECT_EQ(JNL_LEN, on_disk) TH_LOG("round %u", round);
-		/* Four journals' worth: the MR's pages are checkpointed */
-		ffd = open(filler, O_RDWR | O_CREAT | O_TRUNC, 0644);
-		ASSERT_LE(0, ffd);
-		EXPECT_EQ(0, vt_write_file(ffd, (size_t)JNL_FILLER_MB << 20,
-					   round));
-		close(ffd);
-	}
+/*
+ * chattr -j with the pages pinned: the journal flush leaves them dirty
+ * with clean buffers, which ordered writeback does not write; the device's
+ * writes after it must still reach the disk.
+ */
+TEST_F_TIMEOUT(durability_journal, journal_flag_off, 300)
+{
+	unsigned int round;
+
+	VT_RETURN_IF_SKIPPED();
+	if (!variant->chattr)
+		SKIP(return, "data=journal is the mount's, not the file's");
+	journal_round(_metadata, self, "test=journal_flag_off ", 1);
+	ASSERT_EQ(0, journal_flag(self->f.fd, false))
+		TH_LOG("chattr -j: %s", strerror(errno));
+	for (round = 2; round <= ROUNDS; round++)
+		journal_round(_metadata, self, "test=journal_flag_off ", round);
 }
 
 VT_HARNESS_MAIN
