@@ -11,6 +11,9 @@
 #define VT_HARNESS_H
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 
 /* The 6.1 harness is not -Wextra clean, and vt_harness_main() replaces its runner */
 #pragma GCC diagnostic push
@@ -111,6 +114,113 @@ static bool vt_test_enabled(int argc, char **argv,
 	return !has_positive;
 }
 
+/*
+ * A test about to be killed by the harness's timeout leaves a record of
+ * where it hung: one second before the timeout, the child's state, wait
+ * channel, system call and kernel stack go to the TAP stream as "# watchdog:"
+ * lines, and sysrq-w puts every blocked task's stack in the kernel log.
+ * The paths are made before arming: the handler only opens, reads, writes.
+ */
+#define VT_WD_FILES	4
+static char vt_wd_path[VT_WD_FILES][48];
+static timer_t vt_wd_timer;
+static const char vt_wd_sysrq[] =
+	"# watchdog: sysrq-w: blocked tasks in the kernel log\n";
+
+static void vt_wd_write(const char *s, size_t len)
+{
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, s, len);
+
+		if (n <= 0)
+			return;
+		s += n;
+		len -= n;
+	}
+}
+
+/* Print the lines of @path that start with @only (all of them if "") */
+static void vt_wd_dump(const char *path, const char *only)
+{
+	char buf[4096], *line, *end;
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return;
+	buf[len] = '\0';
+	for (line = buf; *line; line = end) {
+		end = strchrnul(line, '\n');
+		if (strncmp(line, only, strlen(only))) {
+			end += !!*end;
+			continue;
+		}
+		vt_wd_write("# watchdog: ", 12);
+		vt_wd_write(path, strlen(path));
+		vt_wd_write(": ", 2);
+		vt_wd_write(line, end - line);
+		vt_wd_write("\n", 1);
+		if (*end)
+			end++;
+	}
+}
+
+static void vt_wd_fire(int sig)
+{
+	int fd, i;
+
+	(void)sig;
+	for (i = 0; i < VT_WD_FILES; i++)
+		vt_wd_dump(vt_wd_path[i], i ? "" : "State:");
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "w", 1) == 1)
+			vt_wd_write(vt_wd_sysrq, strlen(vt_wd_sysrq));
+		close(fd);
+	}
+}
+
+static void vt_wd_arm(struct __test_metadata *t)
+{
+	static const char * const files[VT_WD_FILES] = {
+		"status", "wchan", "syscall", "stack",
+	};
+	struct sigevent sev = {
+		.sigev_notify = SIGEV_SIGNAL,
+		.sigev_signo = SIGUSR2,
+	};
+	struct itimerspec its = { .it_value.tv_sec = t->timeout - 1 };
+	struct sigaction sa = { .sa_handler = vt_wd_fire, .sa_flags = SA_RESTART };
+	int i;
+
+	if (t->timeout < 2)
+		return;
+	for (i = 0; i < VT_WD_FILES; i++)
+		snprintf(vt_wd_path[i], sizeof(vt_wd_path[i]), "/proc/%d/%s",
+			 t->pid, files[i]);
+	if (sigaction(SIGUSR2, &sa, NULL) ||
+	    timer_create(CLOCK_MONOTONIC, &sev, &vt_wd_timer))
+		return;
+	if (timer_settime(vt_wd_timer, 0, &its, NULL))
+		timer_delete(vt_wd_timer);
+	else
+		return;
+	vt_wd_timer = NULL;
+}
+
+static void vt_wd_disarm(void)
+{
+	if (vt_wd_timer)
+		timer_delete(vt_wd_timer);
+	vt_wd_timer = NULL;
+	signal(SIGUSR2, SIG_DFL);
+}
+
 /* The 6.1 harness's __run_test(), with results that may carry # TODO */
 static void vt_run_test(struct __fixture_variant_metadata *variant,
 			struct __test_metadata *t, const char *name)
@@ -137,7 +247,9 @@ static void vt_run_test(struct __fixture_variant_metadata *variant,
 			_exit(255);
 		_exit(t->passed ? 0 : t->step);
 	} else {
+		vt_wd_arm(t);
 		__wait_for_test(t);
+		vt_wd_disarm();
 	}
 	ksft_print_msg("         %4s  %s\n", t->passed ? "OK" : "FAIL", name);
 
