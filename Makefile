@@ -7,12 +7,14 @@
 # make check-debug  the same, plus the verbs suite on the debug kernel
 #               (lockdep, DEBUG_VM, KASAN; builds it: about an hour cold)
 #
-# make kernels  build/stock/bzImage and build/patched/bzImage (DEBUG=1: the
-#               debug profile); make deps  Debian packages; make clean
+# make kernels  build/{stock,patched}/bzImage (Debian's 6.1) and
+#               build/{stock,patched}-6.12/bzImage (Debian's 6.12; DEBUG=1:
+#               the debug profile); make deps  Debian packages; make clean
 
 BUILD      := build
 KSFT       := $(BUILD)/src/stock/tools/testing/selftests
-KERNEL_IMAGES := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage
+KERNEL_IMAGES := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage \
+		 $(BUILD)/stock-6.12/bzImage $(BUILD)/patched-6.12/bzImage
 
 .PHONY: all deps kernels verbs-tests umem rxe-tools check demo checkpatch bench bench-reg \
 	check-debug peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
@@ -30,6 +32,12 @@ $(BUILD)/stock/bzImage: $(BUILD)/.deps FORCE
 	scripts/build-kernel stock
 $(BUILD)/patched/bzImage: $(BUILD)/.deps $(BUILD)/stock/bzImage FORCE
 	scripts/build-kernel patched
+# The 6.12 line (Debian's linux-source-6.12, kernel-patches/6.12/), one
+# build at a time after the 6.1 ones: the 2 cores are the limit.
+$(BUILD)/stock-6.12/bzImage: $(BUILD)/.deps $(BUILD)/patched/bzImage FORCE
+	scripts/build-kernel stock-6.12
+$(BUILD)/patched-6.12/bzImage: $(BUILD)/.deps $(BUILD)/stock-6.12/bzImage FORCE
+	scripts/build-kernel patched-6.12
 
 kernels: $(KERNEL_IMAGES)
 
@@ -108,7 +116,8 @@ powercut-churn: $(if $(filter stock patched,$(CHURN_KERNEL)),kernels)
 		--runs $(or $(RUNS),1)
 
 clean:
-	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/vm $(BUILD)/verbs-tests \
+	rm -rf $(BUILD)/stock $(BUILD)/patched $(BUILD)/stock-6.12 $(BUILD)/patched-6.12 \
+		$(BUILD)/vm $(BUILD)/verbs-tests $(BUILD)/gup-longterm \
 		$(BUILD)/umem $(BUILD)/peer-tests $(BUILD)/two-node $(BUILD)/fio-mr
 
 FORCE:

@@ -71,7 +71,7 @@ FIXTURE_TEARDOWN(ro_file_mr)
 
 TEST_F(ro_file_mr, register_and_rdma_read)
 {
-	VT_TODO_WITHOUT_PIN_RECORDS("FOLL_FORCE on a read-only shared mapping is EFAULT");
+	VT_TODO_FOLL_FORCE("a read-only shared mapping is EFAULT");
 	VT_RETURN_IF_SKIPPED();
 	self->map_mr = ibv_reg_mr(self->ctx.pd, self->map, FILE_LEN,
 				  IBV_ACCESS_REMOTE_READ);

@@ -12,12 +12,15 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -527,6 +530,241 @@ long vt_vmstat(const char *name)
 bool vt_kernel_records_pins(void)
 {
 	return vt_vmstat("longterm_file_pin_acquired") >= 0;
+}
+
+/* One page of a new file in @dir, registered for local write: errno or 0 */
+static int reg_file_page(struct ibv_pd *pd, const char *dir)
+{
+	char path[PATH_MAX];
+	struct ibv_mr *mr;
+	int fd, err = 0;
+	void *map;
+
+	fd = vt_make_file(dir, 4096, 1, path);
+	if (fd < 0)
+		return -1;
+	map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		err = -1;
+	} else {
+		mr = ibv_reg_mr(pd, map, 4096, IBV_ACCESS_LOCAL_WRITE);
+		if (!mr)
+			err = errno;
+		else if (ibv_dereg_mr(mr))
+			err = -1;
+		munmap(map, 4096);
+	}
+	close(fd);
+	unlink(path);
+	return err;
+}
+
+/**
+ * vt_kernel_refuses_file_pins - are writable file MRs refused?
+ *
+ * Since 6.5 upstream refuses a writable long-term pin of a shared mapping of
+ * a file that needs dirty tracking (writable_file_mapping_allowed()), so a
+ * writable MR on an ext4, xfs or btrfs file is EFAULT there; 6.1 registers
+ * it (and loses what the device writes), the series registers it safely.
+ * The probe registers one page of a new file on the first of /mnt/ext4,
+ * /mnt/xfs and /mnt/btrfs that is mounted, through a context of its own;
+ * the answer is kept for the process.
+ *
+ * Return: true when that registration is EFAULT.
+ */
+bool vt_kernel_refuses_file_pins(void)
+{
+	static const char * const dirs[] = { "/mnt/ext4", "/mnt/xfs", "/mnt/btrfs" };
+	static int refused = -1;
+	struct ibv_context *context;
+	struct ibv_pd *pd;
+	unsigned int i;
+	int err = -1;
+
+	if (refused >= 0)
+		return refused;
+	context = vt_open_device(vt_dev_name());
+	if (!context)
+		return false;
+	pd = ibv_alloc_pd(context);
+	for (i = 0; pd && i < sizeof(dirs) / sizeof(dirs[0]) && err < 0; i++)
+		if (vt_is_mountpoint(dirs[i]) > 0)
+			err = reg_file_page(pd, dirs[i]);
+	if (pd)
+		ibv_dealloc_pd(pd);
+	ibv_close_device(context);
+	if (err < 0)
+		return false;
+	refused = err == EFAULT;
+	return refused;
+}
+
+/*
+ * Is the file of the mapping [@start, @end) at offset @off one with dirty
+ * tracking (ext4, xfs, btrfs), holding every page of the mapping up to @hi?
+ */
+static bool map_file_tracked(unsigned long start, unsigned long end,
+			     unsigned long long off, unsigned long hi)
+{
+	char path[64];
+	struct statfs sfs;
+	struct stat st;
+	int fd;
+	bool ret;
+
+	/* map_files/ opens the file the mapping holds, unlinked ones too */
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	ret = !fstat(fd, &st) && S_ISREG(st.st_mode) && !fstatfs(fd, &sfs) &&
+	      (sfs.f_type == EXT4_SUPER_MAGIC || sfs.f_type == XFS_SUPER_MAGIC ||
+	       sfs.f_type == BTRFS_SUPER_MAGIC);
+	/* Only pages the file has: a page past EOF is EFAULT on any kernel */
+	if (ret)
+		ret = off + (hi - start) <=
+		      (((unsigned long long)st.st_size + 4095) & ~4095ULL);
+	close(fd);
+	return ret;
+}
+
+/**
+ * vt_reg_refused_as_file_pin - is a failed registration the 6.5 refusal?
+ * @addr: the MR's start
+ * @len: its length
+ * @access: its IBV_ACCESS_* flags
+ *
+ * True when the kernel refuses writable file MRs (vt_kernel_refuses_file_pins())
+ * and this one is such an MR: writable access over pages all of which are
+ * in shared, writable mappings of regular files on ext4, xfs or btrfs,
+ * within the files' sizes.  Its EFAULT is then the refusal and nothing
+ * else: what the test wanted to do needs what upstream refuses.
+ */
+bool vt_reg_refused_as_file_pin(const void *addr, size_t len, int access)
+{
+	unsigned long lo = (unsigned long)addr & ~4095UL;
+	unsigned long hi = ((unsigned long)addr + len + 4095) & ~4095UL;
+	unsigned long start, end, covered = lo;
+	unsigned long long off;
+	char line[512], perms[8];
+	bool ok = true;
+	FILE *f;
+
+	if (!len || !(access & (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_MW_BIND)))
+		return false;
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return false;
+	while (ok && covered < hi && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s %llx", &start, &end, perms, &off) != 4)
+			continue;
+		if (end <= covered)
+			continue;
+		/* A hole, or a mapping that is not a shared writable file */
+		if (start > covered || perms[1] != 'w' || perms[3] != 's' ||
+		    !map_file_tracked(start, end, off, end < hi ? end : hi))
+			ok = false;
+		covered = end;
+	}
+	fclose(f);
+	return ok && covered >= hi && vt_kernel_refuses_file_pins();
+}
+
+/* Entry @idx (8 bytes) of /proc/self/pagemap or /proc/kpageflags */
+static int read_u64_at(const char *path, unsigned long idx, uint64_t *val)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, val, sizeof(*val), (off_t)idx * sizeof(*val));
+	close(fd);
+	return n == sizeof(*val) ? 0 : -1;
+}
+
+#define KPF_HEAD	(1ULL << 15)	/* KPF_COMPOUND_HEAD */
+#define KPF_TAIL	(1ULL << 16)	/* KPF_COMPOUND_TAIL */
+
+/**
+ * vt_folio_of - the folio mapped at @addr
+ * @addr: an address in a mapped, present page of the caller
+ * @head: set to the PFN of the folio's first page
+ *
+ * Reads /proc/self/pagemap and /proc/kpageflags (root): a compound page's
+ * tail pages follow its head.  Filesystems with large folios (xfs, whose
+ * buffered writes make them since 6.6) dirty and write a folio whole, so a
+ * test that counts pages dirtied or written for a page touched counts the
+ * folio's.
+ *
+ * Return: the number of pages of the folio, or -1 when it cannot be told.
+ */
+long vt_folio_of(const void *addr, unsigned long *head)
+{
+	unsigned long pfn, n;
+	uint64_t pm, fl;
+
+	if (read_u64_at("/proc/self/pagemap", (uintptr_t)addr / 4096, &pm) ||
+	    !(pm & (1ULL << 63)))
+		return -1;
+	pfn = pm & ((1ULL << 55) - 1);
+	if (!pfn || read_u64_at("/proc/kpageflags", pfn, &fl))
+		return -1;
+	while (fl & KPF_TAIL) {
+		if (!pfn || read_u64_at("/proc/kpageflags", --pfn, &fl))
+			return -1;
+	}
+	*head = pfn;
+	if (!(fl & KPF_HEAD))
+		return 1;
+	for (n = 1; !read_u64_at("/proc/kpageflags", pfn + n, &fl) &&
+		    (fl & KPF_TAIL); n++)
+		;
+	return n;
+}
+
+/**
+ * vt_folio_pages - pages of the folios holding a list of pages
+ * @addrs: addresses of the pages, in increasing order
+ * @n: how many
+ *
+ * Return: the sum of the sizes, in pages, of the distinct folios mapped at
+ * @addrs (a page of a folio already counted adds nothing), or -1.
+ */
+long vt_folio_pages(const void * const *addrs, long n)
+{
+	unsigned long head, last = 0;
+	long i, nr, sum = 0;
+
+	for (i = 0; i < n; i++) {
+		nr = vt_folio_of(addrs[i], &head);
+		if (nr < 0)
+			return -1;
+		if (i && head == last)
+			continue;
+		last = head;
+		sum += nr;
+	}
+	return sum;
+}
+
+/**
+ * vt_kernel_older_than - is the running kernel older than @major.@minor?
+ * @major: major version
+ * @minor: minor version
+ *
+ * For behaviour upstream changed at a known release, where no probe other
+ * than the test itself can see it.
+ */
+bool vt_kernel_older_than(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma < major || (ma == major && mi < minor);
 }
 
 /**

@@ -63,6 +63,11 @@ int vt_run(const char *log, const char *fmt, ...)
 
 long vt_vmstat(const char *name);
 bool vt_kernel_records_pins(void);
+bool vt_kernel_refuses_file_pins(void);
+bool vt_reg_refused_as_file_pin(const void *addr, size_t len, int access);
+bool vt_kernel_older_than(int major, int minor);
+long vt_folio_of(const void *addr, unsigned long *head);
+long vt_folio_pages(const void * const *addrs, long n);
 long vt_meminfo(const char *name);
 pid_t vt_fork_tied(void);
 int vt_pins(long *acquired, long *released);

@@ -56,11 +56,61 @@ static char *vt_todo_reason;
 		snprintf(vt_todo_reason, VT_TODO_LEN, fmt, ##__VA_ARGS__); \
 } while (0)
 
-/* What a kernel without long-term file pin records gets wrong: expect it */
+/*
+ * What a kernel without long-term file pin records gets wrong: expect it.
+ * Stock 6.1 registers writable file MRs and loses what the device writes;
+ * stock 6.12 refuses them (EFAULT, since 6.5): the reason says which.
+ */
 #define VT_TODO_WITHOUT_PIN_RECORDS(why) do {				\
 	if (!vt_kernel_records_pins())					\
-		VT_TODO("no long-term file pin records: %s", why);	\
+		VT_TODO("no long-term file pin records%s: %s",		\
+			vt_kernel_refuses_file_pins() ?			\
+			" (writable file MRs refused: EFAULT)" : "", why); \
 } while (0)
+
+/*
+ * For a test whose setup registers a writable MR on a file of ext4, xfs or
+ * btrfs: where upstream refuses it (EFAULT, since 6.5) the test cannot get
+ * past its setup, an expected failure there.
+ */
+#define VT_TODO_IF_FILE_PINS_REFUSED() do {				\
+	if (vt_kernel_refuses_file_pins())				\
+		VT_TODO("writable file MRs refused (EFAULT)");		\
+} while (0)
+
+/*
+ * What ib_umem_get() got wrong until 6.2, which pinned read-only MRs with
+ * FOLL_WRITE | FOLL_FORCE (a shared read-only mapping is then EFAULT): the
+ * series fixes it on 6.1, upstream fixed it in 6.2.
+ */
+#define VT_TODO_FOLL_FORCE(why) do {					\
+	if (!vt_kernel_records_pins() && vt_kernel_older_than(6, 2))	\
+		VT_TODO("read-only MRs pinned with FOLL_FORCE: %s", why); \
+} while (0)
+
+/*
+ * ibv_reg_mr() in the tests: where upstream refuses writable MRs on shared
+ * mappings of ext4, xfs or btrfs files (EFAULT, since 6.5), a test that
+ * registers one cannot do what it tests, and its failure is expected there.
+ * A refused registration that is exactly that (vt_reg_refused_as_file_pin():
+ * writable, every page a page of such a file) marks the test "# TODO".
+ * badinput checks errnos itself and defines VT_REG_MR_AS_IS.
+ */
+#ifndef VT_REG_MR_AS_IS
+static inline struct ibv_mr *vt_reg_mr(struct ibv_pd *pd, void *addr,
+				       size_t len, int access)
+{
+	struct ibv_mr *mr = ibv_reg_mr(pd, addr, len, access);
+	int err = errno;
+
+	if (!mr && err == EFAULT && vt_reg_refused_as_file_pin(addr, len, access))
+		VT_TODO("writable file MRs refused (EFAULT)");
+	errno = err;
+	return mr;
+}
+#undef ibv_reg_mr
+#define ibv_reg_mr(pd, addr, len, access) vt_reg_mr(pd, addr, len, access)
+#endif
 
 /* Teardown only: the fixture's MR and source MR, its context, the pins */
 #define VT_RELEASE_MRS(_mr, _src_mr, _ctx) do {			\
