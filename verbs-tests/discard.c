@@ -342,7 +342,7 @@ TEST_F(discard, ro_mr_truncate)
 	off_t size;
 	int ret;
 
-	VT_TODO_WITHOUT_PIN_RECORDS("the read-only MR is refused with EFAULT");
+	VT_TODO_FOLL_FORCE("the read-only MR is refused with EFAULT");
 	VT_RETURN_IF_SKIPPED();
 	self->ro_fd = open(self->path, O_RDONLY);
 	ASSERT_LE(0, self->ro_fd)
