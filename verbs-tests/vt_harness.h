@@ -271,6 +271,29 @@ static void vt_wd_disarm(void)
 	signal(SIGUSR2, SIG_DFL);
 }
 
+/*
+ * VT_TIMEOUT_MUL=N multiplies every test's timeout, as LTP_TIMEOUT_MUL does:
+ * under TCG a guest that shares its host cores with other guests and a
+ * compiler may lose the CPU for many seconds; the watchdog still reports
+ * where a test hangs, only later.
+ */
+static unsigned int vt_timeout_mul(void)
+{
+	const char *s = getenv("VT_TIMEOUT_MUL");
+	unsigned long mul;
+	char *end;
+
+	if (!s || !*s)
+		return 1;
+	errno = 0;
+	mul = strtoul(s, &end, 10);
+	if (errno || *end || mul < 1 || mul > 100) {
+		ksft_print_msg("VT_TIMEOUT_MUL=%s: want 1-100, using 1\n", s);
+		return 1;
+	}
+	return mul;
+}
+
 /* The 6.1 harness's __run_test(), with results that may carry # TODO */
 static void vt_run_test(struct __fixture_variant_metadata *variant,
 			struct __test_metadata *t, const char *name)
@@ -286,6 +309,7 @@ static void vt_run_test(struct __fixture_variant_metadata *variant,
 	ksft_print_msg(" RUN           %s ...\n", name);
 	fflush(stdout);
 	fflush(stderr);
+	t->timeout *= vt_timeout_mul();
 	t->pid = fork();
 	if (t->pid < 0) {
 		ksft_print_msg("ERROR SPAWNING TEST CHILD\n");
