@@ -42,6 +42,9 @@
 #define HPAGE		((size_t)2 << 20)	/* the hugetlbfs page size used */
 #define HUGETLBFS_DIR	"/dev/hugepages"	/* rxe-setup/guest-init mounts it */
 #define FILE_FS_DIR	"/mnt/ext4"	/* the files' home, else /tmp */
+#define MINIX_DIR	"/mnt/minix"	/* a minix filesystem on a loop device */
+#define MINIX_IMG	"/tmp/minix.img"
+#define MINIX_LOG	"/tmp/badinput-minix.log"
 
 /* Exit statuses of the memlock child besides the errno it got */
 #define CHILD_NOCAP	254		/* could not drop CAP_IPC_LOCK: skip */
@@ -68,6 +71,7 @@ enum bad_mem {
 	MEM_MEMFD_SEALED_PRIV,	/* F_SEAL_WRITE, MAP_PRIVATE rw */
 	MEM_HUGETLBFS,		/* a hugetlbfs file, MAP_SHARED rw */
 	MEM_FUSE,		/* a file on FUSE */
+	MEM_MINIX,		/* a file on minix (a loop device), MAP_SHARED rw */
 };
 
 /* What a row does after a registration that must work */
@@ -102,6 +106,7 @@ FIXTURE(badinput) {
 	int fd;
 	int fd2;		/* a second descriptor of the same file */
 	char path[PATH_MAX];	/* a file to unlink in teardown */
+	bool minix;		/* MINIX_DIR is mounted */
 };
 
 FIXTURE_VARIANT(badinput) {
@@ -119,6 +124,8 @@ FIXTURE_VARIANT(badinput) {
 	int want;		/* documented errno, or 0: must register */
 	int want_alt;		/* the other errno a layer may give, or 0 */
 	const char *foll_force;	/* how pinning with FOLL_FORCE (before 6.2) differs */
+	const char *no_refusal;	/* how a kernel that pins any file for write
+				 * (before 6.5, without the series) differs */
 };
 
 /* The table: one row per case, named as the variant */
@@ -209,6 +216,17 @@ BAD_CASE(ninep_write, .mem = MEM_9P, .len = MAP_PAGES * 4096,
 BAD_CASE(ninep_read, .mem = MEM_9P, .len = MAP_PAGES * 4096,
 	 .access = IBV_ACCESS_REMOTE_READ, .record = true, .want = 0,
 	 .foll_force = "FOLL_FORCE on a shared mapping is EFAULT");
+/*
+ * minix: a disk filesystem with ->page_mkwrite and writeback that does not
+ * keep the pin contract (no FS_PIN_CONTRACT): a writable MR is refused as
+ * 6.5 refuses it everywhere; 6.1 registers it and drops what the device
+ * writes after the first writeback.  Reading is always fine.
+ */
+BAD_CASE(minix_write, .mem = MEM_MINIX, .len = MAP_PAGES * 4096,
+	 .access = VT_MR_ACCESS, .want = EFAULT,
+	 .no_refusal = "any file is pinned for write, and loses what the device writes");
+BAD_CASE(minix_read, .mem = MEM_MINIX, .len = MAP_PAGES * 4096,
+	 .access = IBV_ACCESS_REMOTE_READ, .record = true, .want = 0);
 /* FUSE (not built into the rig's kernels, no server here): skipped */
 BAD_CASE(fuse_write, .mem = MEM_FUSE, .len = MAP_PAGES * 4096,
 	 .access = VT_MR_ACCESS, .want = EFAULT);
@@ -463,6 +481,21 @@ FIXTURE_SETUP(badinput)
 		flags = MAP_SHARED;
 		prot = PROT_READ;
 		break;
+	case MEM_MINIX:
+		if (vt_run(MINIX_LOG, "which mkfs.minix"))
+			SKIP(return, "no mkfs.minix");
+		mkdir(MINIX_DIR, 0755);
+		vt_run(MINIX_LOG, "umount " MINIX_DIR);	/* left by an aborted run */
+		ASSERT_EQ(0, vt_run(MINIX_LOG, "truncate -s 8M " MINIX_IMG
+				    " && mkfs.minix -3 " MINIX_IMG
+				    " && mount -t minix -o loop " MINIX_IMG " "
+				    MINIX_DIR))
+			TH_LOG("minix on a loop device: see " MINIX_LOG);
+		self->minix = true;
+		self->fd = vt_make_file(MINIX_DIR, file_len, 0x5a, self->path);
+		ASSERT_LE(0, self->fd);
+		flags = MAP_SHARED;
+		break;
 	case MEM_FUSE:
 		if (access("/dev/fuse", F_OK))
 			SKIP(return, "no FUSE in this kernel (CONFIG_FUSE_FS, /dev/fuse)");
@@ -599,6 +632,9 @@ FIXTURE_TEARDOWN(badinput)
 		close(self->fd);
 	if (self->path[0])
 		unlink(self->path);
+	if (self->minix)
+		EXPECT_EQ(0, vt_run(MINIX_LOG, "umount " MINIX_DIR
+				    " && rm -f " MINIX_IMG));
 }
 
 /*
@@ -666,6 +702,9 @@ TEST_F(badinput, reg_mr)
 
 	if (variant->foll_force)
 		VT_TODO_FOLL_FORCE(variant->foll_force);
+	if (variant->no_refusal && !vt_kernel_records_pins() &&
+	    vt_kernel_older_than(6, 5))
+		VT_TODO("%s", variant->no_refusal);
 	VT_RETURN_IF_SKIPPED();
 	/* A writable MR on a disk filesystem's file: upstream since 6.5 refuses */
 	if (variant->mem == MEM_FILE && !variant->want &&
