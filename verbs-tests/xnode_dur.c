@@ -18,7 +18,8 @@
  *
  * Exit status: 0 when every round is entirely on disk (the server; the
  * client when every round went through), 1 when a round is short, 2 on any
- * other error (usage, verbs, network, file).
+ * other error (usage, verbs, network, file), 3 when the server's kernel
+ * refuses writable file MRs (EFAULT, upstream since 6.5).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -235,7 +236,8 @@ static int xd_make_file(struct xd_ctx *ctx, const char *path)
  * @ctx: zeroed context to fill in
  * @o: options; a server (no servername) maps and registers the file
  *
- * Return: 0, or -1 with what was set up left for xd_close_ctx().
+ * Return: 0, -2 when the kernel refuses the file MR as a writable file
+ * pin, or -1; what was set up is left for xd_close_ctx().
  */
 static int xd_init_ctx(struct xd_ctx *ctx, const struct xd_opts *o)
 {
@@ -261,7 +263,14 @@ static int xd_init_ctx(struct xd_ctx *ctx, const struct xd_opts *o)
 		return -1;
 	ctx->mr = ibv_reg_mr(ctx->vt.pd, ctx->buf, ctx->len, VT_MR_ACCESS);
 	if (!ctx->mr) {
-		fprintf(stderr, "Couldn't register MR: %s\n", strerror(errno));
+		int err = errno;
+
+		fprintf(stderr, "Couldn't register MR: %s\n", strerror(err));
+		if (server && err == EFAULT &&
+		    vt_reg_refused_as_file_pin(ctx->buf, ctx->len, VT_MR_ACCESS)) {
+			printf("# xnode_dur: writable file MRs refused (EFAULT)\n");
+			return -2;
+		}
 		return -1;
 	}
 
@@ -333,6 +342,7 @@ static void usage(const char *argv0)
 	printf("Usage:\n");
 	printf("  %s --file PATH [options]   start a server (node B: owns the file MR)\n", argv0);
 	printf("  %s [options] SERVER        connect to SERVER and RDMA-write (node A)\n", argv0);
+	printf("  %s --refuses-file-pins     exit 0 if this kernel refuses writable file MRs\n", argv0);
 	printf("\nOptions:\n");
 	printf("  -d, --ib-dev=DEV       use IB device DEV (default rxe0)\n");
 	printf("  -i, --ib-port=PORT     use port PORT of the IB device (default 1)\n");
@@ -365,6 +375,7 @@ int main(int argc, char *argv[])
 		{ .name = "rounds",  .has_arg = 1, .val = 'r' },
 		{ .name = "timeout", .has_arg = 1, .val = 't' },
 		{ .name = "help",    .has_arg = 0, .val = 'h' },
+		{ .name = "refuses-file-pins", .has_arg = 0, .val = 'R' },
 		{}
 	};
 	struct xd_ctx ctx = {};
@@ -373,7 +384,7 @@ int main(int argc, char *argv[])
 	char ack[32];
 	int c, ret = 2, short_rounds = 0;
 
-	while ((c = getopt_long(argc, argv, "d:i:g:p:f:s:r:t:h", long_options,
+	while ((c = getopt_long(argc, argv, "d:i:g:p:f:s:r:t:hR", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'd': o.ib_devname = optarg; break;
@@ -385,6 +396,7 @@ int main(int argc, char *argv[])
 		case 'r': o.rounds = strtoul(optarg, NULL, 0); break;
 		case 't': o.timeout = strtol(optarg, NULL, 0); break;
 		case 'h': usage(argv[0]); return 0;
+		case 'R': return !vt_kernel_refuses_file_pins();
 		default: usage(argv[0]); return 2;
 		}
 	}
@@ -400,8 +412,11 @@ int main(int argc, char *argv[])
 	}
 	srand48(getpid() * time(NULL));
 
-	if (xd_init_ctx(&ctx, &o))
+	c = xd_init_ctx(&ctx, &o);
+	if (c) {
+		ret = c == -2 ? 3 : 2;
 		goto out;
+	}
 	ctx.sock = o.servername ?
 		xd_tcp_connect(o.servername, o.tcp_port, o.timeout) :
 		xd_tcp_listen_accept(o.tcp_port);
