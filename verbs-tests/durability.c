@@ -617,6 +617,10 @@ FIXTURE_SETUP(durability_sparse)
 	if (!vt_fs_is(self->dir, variant->fs))
 		SKIP(return, "%s is not a mounted %s", self->dir, variant->fs);
 	ASSERT_EQ(0, vt_init_ctx(&self->ctx));
+	if (variant->op == IBV_WR_ATOMIC_FETCH_AND_ADD &&
+	    self->ctx.dev_attr.atomic_cap == IBV_ATOMIC_NONE)
+		SKIP(return, "%s has no atomics (atomic_cap IBV_ATOMIC_NONE)",
+		     ibv_get_device_name(self->ctx.context->device));
 	self->fd = vt_make_file(self->dir, SPARSE_LEN, 3, self->path);
 	ASSERT_LE(0, self->fd);
 	self->dfd = open(self->path, O_RDONLY | O_DIRECT);

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <linux/magic.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
@@ -25,6 +27,8 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+
+#include <rdma/rdma_cma.h>
 
 #include "vt.h"
 
@@ -71,6 +75,51 @@ struct ibv_context *vt_open_device(const char *name)
 }
 
 /**
+ * vt_dev_is_iwarp - is the IB device @name an iWARP device (siw)?
+ * @name: IB device name
+ *
+ * Return: true when it exists and its transport is iWARP.
+ */
+bool vt_dev_is_iwarp(const char *name)
+{
+	struct ibv_device **dev_list;
+	bool iwarp = false;
+	int i;
+
+	dev_list = ibv_get_device_list(NULL);
+	if (!dev_list)
+		return false;
+	for (i = 0; dev_list[i]; i++)
+		if (!strcmp(ibv_get_device_name(dev_list[i]), name))
+			iwarp = dev_list[i]->transport_type == IBV_TRANSPORT_IWARP;
+	ibv_free_device_list(dev_list);
+	return iwarp;
+}
+
+/* INIT for @qp: the access its peer's RDMA READs and WRITEs need */
+static int vt_init_qp(struct vt_ctx *ctx, struct ibv_qp *qp)
+{
+	struct ibv_qp_attr attr = {
+		.qp_state		= IBV_QPS_INIT,
+		.pkey_index		= 0,
+		.port_num		= ctx->port,
+		.qp_access_flags	= IBV_ACCESS_REMOTE_WRITE |
+					  IBV_ACCESS_REMOTE_READ |
+					  IBV_ACCESS_REMOTE_ATOMIC,
+	};
+
+	if (ibv_modify_qp(qp, &attr,
+			  IBV_QP_STATE              |
+			  IBV_QP_PKEY_INDEX         |
+			  IBV_QP_PORT               |
+			  IBV_QP_ACCESS_FLAGS)) {
+		fprintf(stderr, "Failed to modify QP to INIT\n");
+		return -1;
+	}
+	return 0;
+}
+
+/**
  * vt_connect_qp - bring the QP from RESET through INIT and RTR to RTS
  * @ctx: context from vt_open_ctx()
  * @my_psn: first PSN of our sends
@@ -81,36 +130,19 @@ struct ibv_context *vt_open_device(const char *name)
 int vt_connect_qp(struct vt_ctx *ctx, uint32_t my_psn,
 		  const struct vt_dest *dest)
 {
-	struct ibv_device_attr dev_attr;
-	struct ibv_qp_attr attr = {
-		.qp_state		= IBV_QPS_INIT,
-		.pkey_index		= 0,
-		.port_num		= ctx->port,
-		.qp_access_flags	= IBV_ACCESS_REMOTE_WRITE |
-					  IBV_ACCESS_REMOTE_READ |
-					  IBV_ACCESS_REMOTE_ATOMIC,
-	};
+	const struct ibv_device_attr *dev_attr = &ctx->dev_attr;
+	struct ibv_qp_attr attr;
 
-	if (ibv_query_device(ctx->context, &dev_attr)) {
-		fprintf(stderr, "Couldn't query device\n");
+	if (vt_init_qp(ctx, ctx->qp))
 		return -1;
-	}
-	if (ibv_modify_qp(ctx->qp, &attr,
-			  IBV_QP_STATE              |
-			  IBV_QP_PKEY_INDEX         |
-			  IBV_QP_PORT               |
-			  IBV_QP_ACCESS_FLAGS)) {
-		fprintf(stderr, "Failed to modify QP to INIT\n");
-		return -1;
-	}
 
 	attr = (struct ibv_qp_attr) {
 		.qp_state		= IBV_QPS_RTR,
 		.path_mtu		= ctx->portinfo.active_mtu,
 		.dest_qp_num		= dest->qpn,
 		.rq_psn			= dest->psn,
-		.max_dest_rd_atomic	= dev_attr.max_qp_rd_atom < VT_MAX_WR ?
-					  dev_attr.max_qp_rd_atom : VT_MAX_WR,
+		.max_dest_rd_atomic	= dev_attr->max_qp_rd_atom < VT_MAX_WR ?
+					  dev_attr->max_qp_rd_atom : VT_MAX_WR,
 		.min_rnr_timer		= 12,
 		.ah_attr		= {
 			.is_global	= 1,
@@ -142,8 +174,8 @@ int vt_connect_qp(struct vt_ctx *ctx, uint32_t my_psn,
 		.retry_cnt		= 7,
 		.rnr_retry		= 7,
 		.sq_psn			= my_psn,
-		.max_rd_atomic		= dev_attr.max_qp_init_rd_atom < VT_MAX_WR ?
-					  dev_attr.max_qp_init_rd_atom : VT_MAX_WR,
+		.max_rd_atomic		= dev_attr->max_qp_init_rd_atom < VT_MAX_WR ?
+					  dev_attr->max_qp_init_rd_atom : VT_MAX_WR,
 	};
 	if (ibv_modify_qp(ctx->qp, &attr,
 			  IBV_QP_STATE              |
@@ -156,6 +188,28 @@ int vt_connect_qp(struct vt_ctx *ctx, uint32_t my_psn,
 		return -1;
 	}
 	return 0;
+}
+
+/* One RC QP in RESET on the context's PD and CQ, or NULL */
+static struct ibv_qp *vt_create_qp(struct vt_ctx *ctx)
+{
+	struct ibv_qp_init_attr init_attr = {
+		.send_cq = ctx->cq,
+		.recv_cq = ctx->cq,
+		.cap     = {
+			.max_send_wr  = VT_MAX_WR,
+			.max_recv_wr  = VT_MAX_WR,
+			.max_send_sge = 1,
+			.max_recv_sge = 1,
+		},
+		.qp_type = IBV_QPT_RC,
+	};
+	struct ibv_qp *qp;
+
+	qp = ibv_create_qp(ctx->pd, &init_attr);
+	if (!qp)
+		fprintf(stderr, "Couldn't create QP: %s\n", strerror(errno));
+	return qp;
 }
 
 /**
@@ -175,6 +229,10 @@ int vt_open_ctx(struct vt_ctx *ctx, const char *devname, int port, int gidx)
 	if (!ctx->context)
 		return -1;
 
+	if (ibv_query_device(ctx->context, &ctx->dev_attr)) {
+		fprintf(stderr, "Couldn't query device\n");
+		goto clean_device;
+	}
 	if (ibv_query_port(ctx->context, port, &ctx->portinfo)) {
 		fprintf(stderr, "Couldn't get port info\n");
 		goto clean_device;
@@ -208,25 +266,11 @@ int vt_open_ctx(struct vt_ctx *ctx, const char *devname, int port, int gidx)
 		goto clean_cq;
 	}
 
-	{
-		struct ibv_qp_init_attr init_attr = {
-			.send_cq = ctx->cq,
-			.recv_cq = ctx->cq,
-			.cap     = {
-				.max_send_wr  = VT_MAX_WR,
-				.max_recv_wr  = VT_MAX_WR,
-				.max_send_sge = 1,
-				.max_recv_sge = 1,
-			},
-			.qp_type = IBV_QPT_RC,
-		};
-
-		ctx->qp = ibv_create_qp(ctx->pd, &init_attr);
-		if (!ctx->qp) {
-			fprintf(stderr, "Couldn't create QP: %s\n", strerror(errno));
-			goto clean_cq;
-		}
-	}
+	/* Connected to itself, the QP receives its own SENDs */
+	ctx->qp = vt_create_qp(ctx);
+	if (!ctx->qp)
+		goto clean_cq;
+	ctx->rqp = ctx->qp;
 	return 0;
 
 clean_cq:
@@ -241,17 +285,228 @@ clean_device:
 	return -1;
 }
 
+/*
+ * Wait for the next rdma_cm event on the context's channel, which must be
+ * @want without error; its cm_id goes to *@id (may be NULL).
+ */
+static int vt_cm_event(struct vt_ctx *ctx, enum rdma_cm_event_type want,
+		       struct rdma_cm_id **id)
+{
+	struct pollfd pfd = { .fd = ctx->cm_channel->fd, .events = POLLIN };
+	struct rdma_cm_event *event;
+	int ret = 0;
+
+	if (poll(&pfd, 1, VT_TIMEOUT_MS) != 1) {
+		fprintf(stderr, "No rdma_cm event in %d ms (waiting for %s)\n",
+			VT_TIMEOUT_MS, rdma_event_str(want));
+		return -1;
+	}
+	if (rdma_get_cm_event(ctx->cm_channel, &event)) {
+		fprintf(stderr, "Couldn't get rdma_cm event: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	if (event->event != want || event->status) {
+		fprintf(stderr, "rdma_cm event %s (status %d), not %s\n",
+			rdma_event_str(event->event), event->status,
+			rdma_event_str(want));
+		ret = -1;
+	} else if (id) {
+		*id = event->id;
+	}
+	rdma_ack_cm_event(event);
+	return ret;
+}
+
+/*
+ * Connect ctx->qp to ctx->rqp through rdma_cm, in this one thread: a
+ * listening cm_id on $VT_CM_ADDR (the address of the iWARP device's
+ * netdev) and a port the kernel picks, a cm_id that resolves it and
+ * connects with qp, and the accepted one, with rqp.  The QPs are the
+ * context's own (ibv_create_qp() on the PD of the ibv_context that
+ * vt_open_ctx() opened), not rdma_create_qp()'s: librdmacm's context of a
+ * device is shared by the whole process and never closed, so a child
+ * forked after its first use would register its MRs through its parent's
+ * uverbs file, and a SIGKILLed child would leave them pinned.  The kernel
+ * finds an iWARP QP by its number on the device (conn_param.qp_num) and
+ * moves it to RTS itself.
+ */
+static int vt_cm_connect(struct vt_ctx *ctx)
+{
+	const char *ip = getenv("VT_CM_ADDR") ?: VT_CM_ADDR;
+	const struct ibv_device_attr *dev_attr = &ctx->dev_attr;
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	struct rdma_conn_param param = {
+		.responder_resources	= dev_attr->max_qp_rd_atom < VT_MAX_WR ?
+					  dev_attr->max_qp_rd_atom : VT_MAX_WR,
+		.initiator_depth	= dev_attr->max_qp_init_rd_atom < VT_MAX_WR ?
+					  dev_attr->max_qp_init_rd_atom : VT_MAX_WR,
+		.retry_count		= 7,
+		.rnr_retry_count	= 7,
+	};
+	struct rdma_cm_id *id = NULL;
+	const char *on;
+	int i, up = 0;
+
+	if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1) {
+		fprintf(stderr, "VT_CM_ADDR %s is not an IPv4 address\n", ip);
+		return -1;
+	}
+	ctx->cm_channel = rdma_create_event_channel();
+	if (!ctx->cm_channel) {
+		fprintf(stderr, "Couldn't create rdma_cm event channel: %s\n",
+			strerror(errno));
+		return -1;
+	}
+
+	if (rdma_create_id(ctx->cm_channel, &ctx->listen_id, NULL,
+			   RDMA_PS_TCP)) {
+		fprintf(stderr, "Couldn't create listening cm_id: %s\n",
+			strerror(errno));
+		goto clean_cm_channel;
+	}
+	if (rdma_bind_addr(ctx->listen_id, (struct sockaddr *)&addr)) {
+		fprintf(stderr, "Couldn't bind cm_id to %s: %s\n", ip,
+			strerror(errno));
+		goto clean_listen_id;
+	}
+	on = ctx->listen_id->verbs ?
+	     ibv_get_device_name(ctx->listen_id->verbs->device) : "no device";
+	if (strcmp(on, ibv_get_device_name(ctx->context->device))) {
+		fprintf(stderr, "VT_CM_ADDR %s is on %s, not on %s\n", ip, on,
+			ibv_get_device_name(ctx->context->device));
+		goto clean_listen_id;
+	}
+	if (rdma_listen(ctx->listen_id, 1)) {
+		fprintf(stderr, "Couldn't listen on %s: %s\n", ip,
+			strerror(errno));
+		goto clean_listen_id;
+	}
+	addr.sin_port = rdma_get_src_port(ctx->listen_id);
+
+	if (rdma_create_id(ctx->cm_channel, &ctx->cm_id, NULL, RDMA_PS_TCP)) {
+		fprintf(stderr, "Couldn't create cm_id: %s\n", strerror(errno));
+		goto clean_listen_id;
+	}
+	if (rdma_resolve_addr(ctx->cm_id, NULL, (struct sockaddr *)&addr,
+			      VT_TIMEOUT_MS)) {
+		fprintf(stderr, "Couldn't resolve address %s: %s\n", ip,
+			strerror(errno));
+		goto clean_cm_id;
+	}
+	if (vt_cm_event(ctx, RDMA_CM_EVENT_ADDR_RESOLVED, NULL))
+		goto clean_cm_id;
+	if (rdma_resolve_route(ctx->cm_id, VT_TIMEOUT_MS)) {
+		fprintf(stderr, "Couldn't resolve route to %s: %s\n", ip,
+			strerror(errno));
+		goto clean_cm_id;
+	}
+	if (vt_cm_event(ctx, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL))
+		goto clean_cm_id;
+
+	if (vt_init_qp(ctx, ctx->qp) || vt_init_qp(ctx, ctx->rqp))
+		goto clean_cm_id;
+	param.qp_num = ctx->qp->qp_num;
+	if (rdma_connect(ctx->cm_id, &param)) {
+		fprintf(stderr, "Couldn't connect to %s: %s\n", ip,
+			strerror(errno));
+		goto clean_cm_id;
+	}
+	if (vt_cm_event(ctx, RDMA_CM_EVENT_CONNECT_REQUEST, &ctx->peer_id))
+		goto clean_cm_id;
+	param.qp_num = ctx->rqp->qp_num;
+	if (rdma_accept(ctx->peer_id, &param)) {
+		fprintf(stderr, "Couldn't accept connection: %s\n",
+			strerror(errno));
+		goto clean_peer_id;
+	}
+	/* Both sides report it, in either order */
+	for (i = 0; i < 2; i++) {
+		if (vt_cm_event(ctx, RDMA_CM_EVENT_ESTABLISHED, &id))
+			goto clean_peer_id;
+		up |= id == ctx->cm_id ? 1 : id == ctx->peer_id ? 2 : 0;
+	}
+	if (up != 3) {
+		fprintf(stderr, "rdma_cm established %#x of the two sides\n", up);
+		goto clean_peer_id;
+	}
+	return 0;
+
+clean_peer_id:
+	rdma_destroy_id(ctx->peer_id);
+	ctx->peer_id = NULL;
+clean_cm_id:
+	rdma_destroy_id(ctx->cm_id);
+	ctx->cm_id = NULL;
+clean_listen_id:
+	rdma_destroy_id(ctx->listen_id);
+	ctx->listen_id = NULL;
+clean_cm_channel:
+	rdma_destroy_event_channel(ctx->cm_channel);
+	ctx->cm_channel = NULL;
+	return -1;
+}
+
+/* Disconnect and release what vt_cm_connect() set up: 0, or -1 */
+static int vt_cm_close(struct vt_ctx *ctx)
+{
+	struct rdma_cm_id **ids[] = {
+		&ctx->peer_id, &ctx->cm_id, &ctx->listen_id,
+	};
+	int i, ret = 0;
+
+	if (!ctx->cm_channel)
+		return 0;
+	if (rdma_disconnect(ctx->cm_id)) {
+		fprintf(stderr, "Couldn't disconnect: %s\n", strerror(errno));
+		ret = -1;
+	}
+	for (i = 0; !ret && i < 2; i++)
+		if (vt_cm_event(ctx, RDMA_CM_EVENT_DISCONNECTED, NULL))
+			ret = -1;
+	for (i = 0; i < 3; i++) {
+		if (rdma_destroy_id(*ids[i])) {
+			fprintf(stderr, "Couldn't destroy cm_id: %s\n",
+				strerror(errno));
+			ret = -1;
+		}
+		*ids[i] = NULL;
+	}
+	rdma_destroy_event_channel(ctx->cm_channel);
+	ctx->cm_channel = NULL;
+	return ret;
+}
+
 /**
- * vt_init_ctx - open $VT_DEV and bring up one RC QP connected to itself
+ * vt_init_ctx - open $VT_DEV and bring up an RC QP connected to a peer
  * @ctx: zeroed context to fill in
+ *
+ * On Soft-RoCE the QP is connected to itself (GID index $VT_GID).  An
+ * iWARP QP cannot be: there a second QP on the same PD and CQ is its peer,
+ * connected through rdma_cm on $VT_CM_ADDR (vt_cm_connect()), and receives
+ * the SENDs (ctx->rqp).  Either way the MRs of ctx->pd are the local and
+ * the remote buffers of the data movers.
  *
  * Return: 0, or -1 with @ctx left empty.
  */
 int vt_init_ctx(struct vt_ctx *ctx)
 {
+	const char *name = vt_dev_name();
 	struct vt_dest self;
 
-	if (vt_open_ctx(ctx, vt_dev_name(), VT_PORT, vt_gid_index()))
+	if (vt_dev_is_iwarp(name)) {
+		/* No IP GIDs on iWARP: rdma_cm finds the device by address */
+		if (vt_open_ctx(ctx, name, VT_PORT, 0))
+			return -1;
+		ctx->rqp = vt_create_qp(ctx);
+		if (!ctx->rqp || vt_cm_connect(ctx)) {
+			vt_close_ctx(ctx);
+			return -1;
+		}
+		return 0;
+	}
+
+	if (vt_open_ctx(ctx, name, VT_PORT, vt_gid_index()))
 		return -1;
 	self = (struct vt_dest) { .qpn = ctx->qp->qp_num, .gid = ctx->gid };
 	if (vt_connect_qp(ctx, self.psn, &self)) {
@@ -273,6 +528,12 @@ int vt_close_ctx(struct vt_ctx *ctx)
 
 	if (!ctx->context)
 		return 0;
+	if (vt_cm_close(ctx))
+		ret = -1;
+	if (ctx->rqp && ctx->rqp != ctx->qp && ibv_destroy_qp(ctx->rqp)) {
+		fprintf(stderr, "Couldn't destroy QP\n");
+		ret = -1;
+	}
 	if (ibv_destroy_qp(ctx->qp)) {
 		fprintf(stderr, "Couldn't destroy QP\n");
 		ret = -1;
@@ -370,7 +631,7 @@ static int vt_post(struct vt_ctx *ctx, enum ibv_wr_opcode opcode,
 		};
 		struct ibv_recv_wr *bad_rwr;
 
-		ret = ibv_post_recv(ctx->qp, &rwr, &bad_rwr);
+		ret = ibv_post_recv(ctx->rqp, &rwr, &bad_rwr);
 		if (ret) {
 			fprintf(stderr, "Couldn't post receive: %s\n", strerror(ret));
 			return -1;
@@ -441,7 +702,7 @@ int vt_rdma_write(struct vt_ctx *ctx, struct ibv_mr *src, struct ibv_mr *dst,
 
 /**
  * vt_xfer_at - one transfer between the same offset of two MRs
- * @ctx: the context, its QP connected to itself
+ * @ctx: the context from vt_init_ctx()
  * @opcode: IBV_WR_RDMA_WRITE (@local to @remote), IBV_WR_RDMA_READ (@remote
  *	into @local), IBV_WR_SEND (@local into a receive on @remote), or
  *	IBV_WR_ATOMIC_FETCH_AND_ADD (add 1 to the u64 of @remote at @off; its

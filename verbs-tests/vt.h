@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vt - the common part of the verbs tests: one loopback RC QP on the
- * Soft-RoCE device, data movers, pin accounting and data patterns.
+ * vt - the common part of the verbs tests: one RC QP on $VT_DEV, connected
+ * to itself (Soft-RoCE) or through rdma_cm to a second QP of the same
+ * context (iWARP: Soft-iWARP), data movers, pin accounting and data
+ * patterns.
  */
 #ifndef VT_H
 #define VT_H
@@ -14,15 +16,32 @@
 #define VT_PORT		1
 #define VT_CHUNK	(1 << 20)	/* bytes per work request */
 #define VT_MAX_WR	16		/* work requests in flight */
+#define VT_CM_ADDR	"10.78.0.1"	/* iWARP: rdma_cm's address, $VT_CM_ADDR */
 #define VT_MR_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_READ)
 
+struct rdma_cm_id;
+struct rdma_event_channel;
+
+/*
+ * qp sends; rqp receives the SENDs and serves the RDMA READs and WRITEs,
+ * both QPs on one PD and one CQ.  A Soft-RoCE QP is connected to itself
+ * (rqp == qp); an iWARP QP cannot be, so there rqp is the passive side of
+ * an rdma_cm connection to the device's own address, and the cm objects
+ * are kept for vt_close_ctx().
+ */
 struct vt_ctx {
 	struct ibv_context	*context;
 	struct ibv_comp_channel	*channel;
 	struct ibv_pd		*pd;
 	struct ibv_cq		*cq;
 	struct ibv_qp		*qp;
+	struct ibv_qp		*rqp;
+	struct rdma_event_channel *cm_channel;
+	struct rdma_cm_id	*listen_id;
+	struct rdma_cm_id	*cm_id;		/* qp's, the active side */
+	struct rdma_cm_id	*peer_id;	/* rqp's, the accepted one */
+	struct ibv_device_attr	dev_attr;
 	struct ibv_port_attr	portinfo;
 	union ibv_gid		gid;
 	int			port;
@@ -38,6 +57,7 @@ struct vt_dest {
 
 const char *vt_dev_name(void);
 int vt_gid_index(void);
+bool vt_dev_is_iwarp(const char *name);
 struct ibv_context *vt_open_device(const char *name);
 
 int vt_open_ctx(struct vt_ctx *ctx, const char *devname, int port, int gidx);
