@@ -180,13 +180,24 @@ static int xd_tcp_connect(const char *server, int port, int timeout)
 		return -1;
 	}
 	for (;;) {
+		/*
+		 * A node that is gone answers no SYN: without a send timeout
+		 * one connect() waits out TCP's retries (2 min), past @timeout
+		 */
+		struct timeval tv = { .tv_sec = 2 };
+
 		fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
 		if (fd < 0) {
 			perror("socket");
 			break;
 		}
-		if (!connect(fd, res->ai_addr, res->ai_addrlen))
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+			perror("setsockopt(SO_SNDTIMEO)");
+		if (!connect(fd, res->ai_addr, res->ai_addrlen)) {
+			tv.tv_sec = 0;
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 			break;
+		}
 		close(fd);
 		fd = -1;
 		if (time(NULL) >= end) {
