@@ -6,10 +6,12 @@
  * ioctls START and STOP it under pin_longterm_test_mutex, and a release
  * stops it too.  A release that does not take the mutex unpins the pages
  * a STOP is unpinning, a second time (and, for an owned pin, drops its mm
- * twice).  One thread pins a buffer and stops, over and over, while
- * another opens and closes gup_test; then the FOLL_PIN counters must
- * balance (nr_foll_pin_acquired == nr_foll_pin_released): a double unpin
- * releases more than was acquired.
+ * twice), and a START racing it keeps pinning into a page array the
+ * release freed: pins leak.  One thread pins a buffer and stops, over and
+ * over, while another opens and closes gup_test; then the FOLL_PIN
+ * counters must have moved alike (nr_foll_pin_acquired and
+ * nr_foll_pin_released), which assumes no other FOLL_PIN user in the
+ * guest meanwhile (no O_DIRECT, no io_uring).
  *
  *   gup_test_release [SECONDS]     default 3; prints one TAP result
  */
@@ -61,6 +63,7 @@ static int foll_pins(long *acquired, long *released)
 	fclose(f);
 	return *acquired < 0 || *released < 0 ? -1 : 0;
 }
+
 static atomic_long releases;
 
 static void *releaser(void *arg)
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
 	int secs = argc > 1 ? atoi(argv[1]) : 3;
 	struct pin_longterm_test args = {};
 	long rounds = 0, busy = 0, acq0, rel0, acq, rel;
+	int err = 0;
 	pthread_t thread;
 	time_t end;
 	char *buf;
@@ -116,8 +120,10 @@ int main(int argc, char **argv)
 	while (time(NULL) < end) {
 		/* EINVAL: a test is running (ours, not yet stopped) */
 		if (ioctl(fd, PIN_LONGTERM_TEST_START, &args)) {
-			if (errno != EINVAL)
+			if (errno != EINVAL) {
+				err = errno;
 				break;
+			}
 			busy++;
 		}
 		ioctl(fd, PIN_LONGTERM_TEST_STOP);
@@ -134,7 +140,10 @@ int main(int argc, char **argv)
 	rel -= rel0;
 	printf("# rounds=%ld releases=%ld busy=%ld pins acquired=%ld released=%ld\n",
 	       rounds, atomic_load(&releases), busy, acq, rel);
-	if (!rounds || acq != rel) {
+	if (err)
+		printf("# PIN_LONGTERM_TEST_START: %s\n", strerror(err));
+	/* Both sides must have run, or nothing raced */
+	if (err || !rounds || !atomic_load(&releases) || acq != rel) {
 		printf("not ok 1 gup_test.release_beside_stop\n");
 		return 1;
 	}
