@@ -276,7 +276,7 @@ FIXTURE_TEARDOWN(filepins)
 	EXPECT_EQ(0, vt_dereg_mr(self->mr[1]));
 	vt_close_ctx(&self->ctx);
 	/* A killed child unpins on its way out */
-	EXPECT_EQ(0, vt_pins_settle(0, 0, RELEASE_MS))
+	EXPECT_EQ(0, vt_pins_settle(vt_pins_held_before, 0, RELEASE_MS))
 		TH_LOG("pins left after the last MR is gone");
 	if (self->map && self->map != MAP_FAILED)
 		munmap(self->map, FILE_LEN);
@@ -471,7 +471,7 @@ TEST_F_TIMEOUT(filepins, other_process, 120)
 	ASSERT_EQ(0, kill(self->child, SIGKILL));
 	ASSERT_EQ(self->child, waitpid(self->child, NULL, 0));
 	self->child = 0;
-	EXPECT_EQ(0, vt_pins_settle(0, 0, RELEASE_MS))
+	EXPECT_EQ(0, vt_pins_settle(vt_pins_held_before, 0, RELEASE_MS))
 		TH_LOG("the killed child's pins are still held");
 	EXPECT_GE(0, fp_list_file(_metadata, self, self->path))
 		TH_LOG("listed after the child died:\n%s", self->run.out);

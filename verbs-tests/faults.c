@@ -289,7 +289,7 @@ FIXTURE_TEARDOWN(faults)
 			TH_LOG("file descriptors left behind");
 	vt_close_ctx(&self->ctx);
 	VT_EXPECT_PINS_BALANCED();
-	EXPECT_EQ(0, vt_pins_settle(0, 0, 0))
+	EXPECT_EQ(0, vt_pins_settle(vt_pins_held_now(), 0, 0))
 		TH_LOG("long-term file pins left after the last MR is gone");
 	if (self->map)
 		munmap(self->map, variant->len);

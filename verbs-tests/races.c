@@ -191,7 +191,7 @@ static void race_teardown(struct __test_metadata *_metadata, struct race *r)
 		EXPECT_EQ(0, vt_dereg_mr(r->src_mr[i]));
 	vt_close_ctx(&r->ctx);
 	VT_EXPECT_PINS_BALANCED();
-	EXPECT_EQ(0, vt_pins_settle(0, 0, 0))
+	EXPECT_EQ(0, vt_pins_settle(vt_pins_held_now(), 0, 0))
 		TH_LOG("long-term file pins left after the last MR is gone");
 	if (r->cg[0]) {
 		/* Back to the root group: the empty group can go */

@@ -183,7 +183,7 @@ FIXTURE_TEARDOWN(writeback)
 	EXPECT_EQ(0, vt_dereg_mr(self->src_mr));
 	vt_close_ctx(&self->ctx);
 	VT_EXPECT_PINS_BALANCED();
-	EXPECT_EQ(0, vt_pins_settle(0, 0, 0))
+	EXPECT_EQ(0, vt_pins_settle(vt_pins_held_now(), 0, 0))
 		TH_LOG("long-term file pins left after the last MR is gone");
 	if (self->map)
 		munmap(self->map, WB_FILE_LEN);
