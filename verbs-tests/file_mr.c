@@ -177,4 +177,175 @@ TEST_F_TIMEOUT(file_mr, many_vmas, 120)
 	free(file);
 }
 
+/*
+ * Deregistration while an inbound SEND is still being placed in the MR.
+ * The receive holds the memory until the message is placed (siw: the
+ * receive path's reference, the last one once the MR is gone; rxe: the
+ * lookup of each packet, which fails after deregistration), so the release
+ * of the pinned pages may come from the receive path, in atomic context,
+ * where unpinning a written file page through the filesystem must not run.
+ * Each round registers a fresh file MR, receives a 16 MiB SEND into it and
+ * deregisters it as soon as the first bytes land.  A round counts as in
+ * flight when the last bytes were still the file's after ibv_dereg_mr()
+ * returned.  At least one round must be in flight (else the test tested
+ * nothing); no kernel report may follow; the MR's pins must be released
+ * within 2 s of the receive's completion, whoever dropped the last
+ * reference; and what a completed receive placed must be on disk after
+ * fsync() (rxe and siw both fail the receive once the MR is gone, 0/0).
+ * The atomic context itself shows only with CONFIG_DEBUG_ATOMIC_SLEEP
+ * (make check-debug): might_sleep() in the page lock and the filesystem.
+ *
+ *   # test=dereg_in_flight fs=F rounds=N in_flight=N completed=N on_disk=X/Y
+ *     pins_left=N
+ */
+#define IN_FLIGHT_LEN		((size_t)16 << 20)
+#define IN_FLIGHT_ROUNDS	4
+
+static int in_flight_round(const char *dir, unsigned int round, int *in_flight,
+			   int *completed, size_t *on_disk, long *left)
+{
+	size_t last = IN_FLIGHT_LEN - sizeof(uint64_t);
+	volatile uint64_t *head, *tail;
+	struct ibv_mr *mr = NULL, *src_mr = NULL;
+	char path[PATH_MAX] = "";
+	void *map = MAP_FAILED, *src = NULL, *back = NULL;
+	struct ibv_recv_wr rwr = { .num_sge = 1 }, *bad_rwr;
+	struct ibv_send_wr swr = {
+		.num_sge = 1, .opcode = IBV_WR_SEND,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad_swr;
+	struct ibv_sge rsge, ssge;
+	struct vt_ctx ctx = {};
+	struct ibv_wc wc[2];
+	long acq, rel, lt_acq = 0, lt_rel = 0, held, lt_held;
+	uint64_t old_head, old_tail;
+	int fd = -1, dfd = -1, ret = -1, got = 0, ok = 0, n;
+	struct timespec t0, t;
+
+	if (vt_init_ctx(&ctx))
+		return -1;
+	fd = vt_make_file(dir, IN_FLIGHT_LEN, SEED_FILE, path);
+	if (fd < 0)
+		goto out;
+	map = mmap(NULL, IN_FLIGHT_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd, 0);
+	src = vt_alloc(IN_FLIGHT_LEN, 0);
+	if (map == MAP_FAILED || !src)
+		goto out;
+	vt_fill(src, IN_FLIGHT_LEN, SEED_NEW + round);
+	src_mr = ibv_reg_mr(ctx.pd, src, IN_FLIGHT_LEN, VT_MR_ACCESS);
+	if (vt_pins(&acq, &rel))
+		goto out;
+	vt_lt_pins(&lt_acq, &lt_rel);
+	held = acq - rel;
+	lt_held = lt_acq - lt_rel;
+	mr = ibv_reg_mr(ctx.pd, map, IN_FLIGHT_LEN, VT_MR_ACCESS);
+	if (!mr || !src_mr) {
+		fprintf(stderr, "Couldn't register MR: %s\n", strerror(errno));
+		goto out;
+	}
+	head = map;
+	tail = (uint64_t *)((char *)map + last);
+	old_head = *head;
+	old_tail = *tail;
+
+	rsge = (struct ibv_sge) { (uintptr_t)map, IN_FLIGHT_LEN, mr->lkey };
+	ssge = (struct ibv_sge) { (uintptr_t)src, IN_FLIGHT_LEN, src_mr->lkey };
+	rwr.sg_list = &rsge;
+	swr.sg_list = &ssge;
+	rwr.wr_id = 1;
+	swr.wr_id = 2;
+	if (ibv_post_recv(ctx.rqp, &rwr, &bad_rwr) ||
+	    ibv_post_send(ctx.qp, &swr, &bad_swr)) {
+		fprintf(stderr, "Couldn't post: %s\n", strerror(errno));
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (*head == old_head) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 30) {
+			fprintf(stderr, "No byte of the SEND landed in 30 s\n");
+			goto out;
+		}
+	}
+	if (ibv_dereg_mr(mr)) {
+		fprintf(stderr, "Couldn't deregister MR: %s\n", strerror(errno));
+		goto out;
+	}
+	mr = NULL;
+	*in_flight += *tail == old_tail;
+
+	/* Both completions, whatever their status (rxe fails the receive) */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got < 2) {
+		n = ibv_poll_cq(ctx.cq, 2, wc);
+		if (n < 0)
+			goto out;
+		for (; n > 0; n--, got++)
+			if (wc[n - 1].wr_id == 1 &&
+			    wc[n - 1].status == IBV_WC_SUCCESS)
+				ok = 1;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (got < 2 && t.tv_sec - t0.tv_sec > 30) {
+			fprintf(stderr, "%d of 2 completions in 30 s\n", got);
+			goto out;
+		}
+	}
+	/* The last reference may have gone in the receive path: a worker's */
+	*left += vt_pins_settle(held, lt_held, 2000);
+	if (ok) {
+		*completed += 1;
+		back = vt_alloc(IN_FLIGHT_LEN, 0);
+		dfd = open(path, O_RDONLY | O_DIRECT);
+		if (!back || dfd < 0 || fsync(fd) ||
+		    vt_read_file(dfd, back, IN_FLIGHT_LEN))
+			goto out;
+		*on_disk += vt_count(back, IN_FLIGHT_LEN, SEED_NEW + round);
+	}
+	ret = 0;
+out:
+	vt_dereg_mr(mr);
+	vt_dereg_mr(src_mr);
+	vt_close_ctx(&ctx);
+	if (dfd >= 0)
+		close(dfd);
+	vt_free(back, IN_FLIGHT_LEN);
+	vt_free(src, IN_FLIGHT_LEN);
+	if (map != MAP_FAILED)
+		munmap(map, IN_FLIGHT_LEN);
+	if (fd >= 0)
+		close(fd);
+	if (path[0])
+		unlink(path);
+	return ret;
+}
+
+TEST_F_TIMEOUT(file_mr, dereg_in_flight, 300)
+{
+	int round, in_flight = 0, completed = 0, kmsg = vt_kmsg_open();
+	size_t on_disk = 0;
+	long left = 0;
+	char report[1024];
+
+	VT_RETURN_IF_SKIPPED();
+	if (variant->map_flags != MAP_SHARED)
+		SKIP(return, "a private mapping is not the file");
+	for (round = 0; round < IN_FLIGHT_ROUNDS && !in_flight; round++)
+		ASSERT_EQ(0, in_flight_round(variant->dir, round, &in_flight,
+					     &completed, &on_disk, &left));
+	printf("# test=dereg_in_flight fs=%s rounds=%d in_flight=%d completed=%d on_disk=%zu/%zu pins_left=%ld\n",
+	       variant->fs, round, in_flight, completed, on_disk,
+	       completed * IN_FLIGHT_LEN, left);
+	EXPECT_LT(0, in_flight)
+		TH_LOG("no deregistration landed while the SEND was placed");
+	EXPECT_EQ(0, left)
+		TH_LOG("the MR's pins stay 2 s after its receive ended");
+	EXPECT_EQ(completed * IN_FLIGHT_LEN, on_disk)
+		TH_LOG("a received SEND is not on disk after fsync()");
+	EXPECT_EQ(0, vt_kmsg_splats(kmsg, report, sizeof(report)))
+		TH_LOG("kernel report: %s", report);
+	if (kmsg >= 0)
+		close(kmsg);
+}
+
 VT_HARNESS_MAIN
