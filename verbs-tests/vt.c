@@ -760,8 +760,29 @@ pid_t vt_fork_tied(void)
  */
 long vt_vmstat(const char *name)
 {
-	long val, ret = -1;
+	long ret;
+
+	return vt_vmstat2(name, &ret, NULL, NULL) ? -1 : ret;
+}
+
+/**
+ * vt_vmstat2 - read two /proc/vmstat counters from one snapshot
+ * @name1: the first counter
+ * @val1: receives its value
+ * @name2: the second counter, or NULL
+ * @val2: receives its value
+ *
+ * /proc/vmstat computes every counter when it is opened: two counters read
+ * from one open are one moment's, where two opens let a pin and its
+ * release land in between (9p's zero-copy I/O pins pages all the time).
+ *
+ * Return: 0, or -1 when a counter is missing.
+ */
+int vt_vmstat2(const char *name1, long *val1, const char *name2, long *val2)
+{
+	int found = 0, want = name2 ? 2 : 1;
 	char key[64];
+	long val;
 	FILE *f;
 
 	/* Fold the per-CPU deltas first, or the sums lag (needs root) */
@@ -776,11 +797,17 @@ long vt_vmstat(const char *name)
 		perror("/proc/vmstat");
 		return -1;
 	}
-	while (ret < 0 && fscanf(f, "%63s %ld", key, &val) == 2)
-		if (!strcmp(key, name))
-			ret = val;
+	while (found < want && fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (!strcmp(key, name1)) {
+			*val1 = val;
+			found++;
+		} else if (name2 && !strcmp(key, name2)) {
+			*val2 = val;
+			found++;
+		}
+	}
 	fclose(f);
-	return ret;
+	return found == want ? 0 : -1;
 }
 
 /*
@@ -1064,9 +1091,8 @@ long vt_meminfo(const char *name)
  */
 int vt_pins(long *acquired, long *released)
 {
-	*acquired = vt_vmstat("nr_foll_pin_acquired");
-	*released = vt_vmstat("nr_foll_pin_released");
-	if (*acquired < 0 || *released < 0) {
+	if (vt_vmstat2("nr_foll_pin_acquired", acquired,
+		       "nr_foll_pin_released", released)) {
 		fprintf(stderr, "No nr_foll_pin_* counters in /proc/vmstat\n");
 		return -1;
 	}
@@ -1082,9 +1108,8 @@ int vt_pins(long *acquired, long *released)
  */
 int vt_lt_pins(long *acquired, long *released)
 {
-	*acquired = vt_vmstat("longterm_file_pin_acquired");
-	*released = vt_vmstat("longterm_file_pin_released");
-	return *acquired < 0 || *released < 0 ? -1 : 0;
+	return vt_vmstat2("longterm_file_pin_acquired", acquired,
+			  "longterm_file_pin_released", released);
 }
 
 /**

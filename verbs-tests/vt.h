@@ -82,6 +82,7 @@ int vt_run(const char *log, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 long vt_vmstat(const char *name);
+int vt_vmstat2(const char *name1, long *val1, const char *name2, long *val2);
 bool vt_kernel_records_pins(void);
 bool vt_kernel_refuses_file_pins(void);
 bool vt_reg_refused_as_file_pin(const void *addr, size_t len, int access);
