@@ -10,6 +10,8 @@
 # make check-debug  the same, plus the verbs suite on the debug kernel
 #               (lockdep, DEBUG_VM, KASAN; builds it: about an hour cold)
 #
+# make crash    every crash state of the churn, replayed from a dm
+#               log-writes log and checked (FS=, STATES=, KERNEL=)
 # make kernels  build/{stock,patched}/bzImage (Debian's 6.1) and
 #               build/{stock,patched}-6.12/bzImage (Debian's 6.12; DEBUG=1:
 #               the debug profile); make deps  Debian packages; make clean
@@ -21,7 +23,7 @@ KERNEL_IMAGES := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage \
 		 $(BUILD)/stock-6.12/bzImage $(BUILD)/patched-6.12/bzImage
 
 .PHONY: all deps kernels verbs-tests umem rxe-tools check check-full demo checkpatch bench \
-	bench-reg check-debug peer-tests two-node fio-mr powercut churn powercut-churn clean FORCE
+	bench-reg check-debug peer-tests two-node fio-mr powercut churn powercut-churn crash clean FORCE
 
 # One kernel build at a time (2 cores): kernels builds its images in the
 # order listed, each line's stock before its patched (ccache shares what
@@ -64,6 +66,15 @@ rxe-tools:
 
 check: deps
 	scripts/check
+
+# make crash [FS="ext4 xfs btrfs"] [STATES=1000] [KERNEL=patched|...|PATH]:
+# every crash state of the churn replayed from a dm log-writes log and
+# checked (crash/README.md)
+CRASH_KERNEL := $(or $(KERNEL),patched)
+crash: deps
+	$(if $(findstring /,$(CRASH_KERNEL)),,$(MAKE) $(BUILD)/$(CRASH_KERNEL)/bzImage)
+	scripts/crash --kernel $(CRASH_KERNEL) $(if $(FS),--fs "$(FS)") \
+		$(if $(STATES),--states $(STATES))
 
 check-full: deps
 	KERNELS="stock patched stock-6.12 patched-6.12" scripts/check

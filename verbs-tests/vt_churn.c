@@ -73,12 +73,15 @@ static uint64_t churn_rand(struct churn *c)
 	return c->rng;
 }
 
-/* The syncer: fsync in a loop, sync() every @sync_every, until stopped */
-static void churn_syncer(struct churn_shared *sh, const char *path,
-			 int sync_every)
+/*
+ * The syncer: fsync in a loop, sync() every @sync_every, until stopped;
+ * after each fsync, c->after_fsync() if set
+ */
+static void churn_syncer(struct churn *c, const char *path, int sync_every)
 {
+	struct churn_shared *sh = c->sh;
 	long gen, n = 0;
-	int fd;
+	int fd, err;
 
 	fd = open(path, O_RDWR);
 	if (fd < 0) {
@@ -95,6 +98,14 @@ static void churn_syncer(struct churn_shared *sh, const char *path,
 		}
 		sh->synced_gen = gen;
 		sh->fsyncs++;
+		if (c->after_fsync) {
+			err = c->after_fsync(c, gen);
+			if (err) {
+				sh->sync_err = err;
+				_exit(1);
+			}
+			sh->hook_gen = gen;
+		}
 		if (sync_every > 0 && ++n % sync_every == 0) {
 			sync();
 			sh->syncs++;
@@ -174,7 +185,7 @@ int churn_init(struct churn *c, const char *path, size_t len, size_t chunk,
 		goto clean_order;
 	}
 	if (!c->syncer)
-		churn_syncer(c->sh, path, sync_every);
+		churn_syncer(c, path, sync_every);
 
 	if (vt_init_ctx(&c->vt))
 		goto clean_syncer;
@@ -345,6 +356,7 @@ int churn_gen(struct churn *c, long cut_at_ms)
 	uint32_t t;
 
 	c->gen++;
+	c->sh->gen_started = c->gen;
 	vt_fill(c->src, c->len, churn_seed(c->gen));
 	for (i = n - 1; i > 0; i--) {
 		j = churn_rand(c) % (i + 1);

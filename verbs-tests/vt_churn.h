@@ -19,11 +19,13 @@
 struct churn_shared {
 	volatile int	go;		/* the syncer may start */
 	volatile int	stop;		/* the syncer must stop */
+	volatile long	gen_started;	/* last generation whose writes were posted */
 	volatile long	gen_done;	/* last generation with every write completed */
 	volatile long	synced_gen;	/* gen_done seen before the last fsync that returned */
 	volatile long	fsyncs;
 	volatile long	syncs;
 	volatile int	sync_err;	/* errno of a failed fsync() or 0 */
+	volatile long	hook_gen;	/* the last synced_gen after_fsync() took */
 };
 
 struct churn {
@@ -41,6 +43,13 @@ struct churn {
 	long			gen;	/* last generation started */
 	long			writes;	/* work requests completed */
 	uint64_t		rng;
+	/*
+	 * Called by the syncer after each fsync() that returned, with the
+	 * generation it covered (set before churn_init(); NULL: none); a
+	 * nonzero return is an error (an errno) that stops the syncer.
+	 */
+	int			(*after_fsync)(struct churn *c, long synced_gen);
+	void			*hook_data;
 };
 
 /* Where the bytes of a file read back come from */
