@@ -13,7 +13,9 @@
  *
  * replay reads the entries once (their headers only), picks the check
  * points (every mark, FLUSH and FUA entry; with -n N, N of them spread
- * evenly, the last always among them), then writes the entries into TARGET
+ * evenly, the last always among them; with -f TEXT only those from the
+ * mark TEXT on, the states before it being no filesystem yet: a mkfs
+ * writes its superblock last), then writes the entries into TARGET
  * in order from an empty disk and, at each check point, runs CMD with
  * "sh -c" and these in its environment:
  *
@@ -115,6 +117,7 @@ static void usage(const char *argv0)
 	printf("Options:\n");
 	printf("  -c, --cmd=CMD       run at each check point (sh -c; default: none)\n");
 	printf("  -n, --states=N      check N check points, spread evenly (default: all)\n");
+	printf("  -f, --from=TEXT     check points from the mark TEXT on (default: all)\n");
 	printf("  -l, --list          list the check points, replay nothing\n");
 }
 
@@ -345,6 +348,7 @@ int main(int argc, char *argv[])
 	static const struct option opts[] = {
 		{ "cmd",	required_argument,	NULL, 'c' },
 		{ "states",	required_argument,	NULL, 'n' },
+		{ "from",	required_argument,	NULL, 'f' },
 		{ "list",	no_argument,		NULL, 'l' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{}
@@ -353,13 +357,16 @@ int main(int argc, char *argv[])
 	struct mark_vals cur, next, *hi;
 	uint64_t i, done = 0, *cps = NULL, ncp = 0, *next_mark = NULL;
 	long states = 0, nstates, j, failed = 0, s;
-	const char *cmd = NULL, *mark = NULL;
+	const char *cmd = NULL, *mark = NULL, *from = NULL;
 	bool have_cur = false, list = false;
 	int opt, ret = 2, st;
 	struct stat sb;
 
-	while ((opt = getopt_long(argc, argv, "c:n:lh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:n:f:lh", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			from = optarg;
+			break;
 		case 'c':
 			cmd = optarg;
 			break;
@@ -403,9 +410,16 @@ int main(int argc, char *argv[])
 		perror("calloc");
 		goto out;
 	}
-	for (i = 0; i < r.nr_entries; i++)
-		if (is_checkpoint(&r.entries[i]))
+	for (i = 0; i < r.nr_entries; i++) {
+		if (from && r.entries[i].mark && !strcmp(r.entries[i].mark, from))
+			from = NULL;
+		if (!from && is_checkpoint(&r.entries[i]))
 			cps[ncp++] = i;
+	}
+	if (from) {
+		fprintf(stderr, "No mark '%s' in the log\n", from);
+		goto out;
+	}
 	next_mark[r.nr_entries] = r.nr_entries;
 	for (i = r.nr_entries; i-- > 0;)
 		next_mark[i] = r.entries[i].flags & LOG_MARK_FLAG &&
