@@ -66,6 +66,7 @@ struct race {
 	int		kmsg;
 	bool		efault_ok;	/* the memory may be gone */
 	bool		check_data;	/* the mapping stays: check it */
+	unsigned long	min_reg;	/* go on (up to 5x) until this many MRs */
 	char		*tail;		/* the truncate race's source, RACE_LEN */
 	struct ibv_mr	*tail_mr;
 	atomic_bool	stop;
@@ -254,7 +255,7 @@ static bool race_tail_lost(struct race *r, struct ibv_mr *mr)
 	if (pread(r->fd, buf, 4096, off) == 4096 &&
 	    !memcmp(buf, r->tail + off, 4096))
 		return false;
-	/* Say where the first few went: the file's page, the MR's, the map's */
+	/* Say where the first few went: the file's page, the MR's */
 	if (r->trunc_pinned < 3) {
 		static char zero[4096];
 		char mrbuf[4096];
@@ -263,12 +264,11 @@ static bool race_tail_lost(struct race *r, struct ibv_mr *mr)
 		memcpy(mrbuf, r->tail + off, 4096);
 		vt_xfer_at(&r->ctx, IBV_WR_RDMA_READ, r->tail_mr, mr, off, 4096);
 		fstat(r->fd, &st);
-		race_print("tail_lost round=%lu off=%zu size=%lld file=%s mr=%s map=%s",
+		/* Not the mapping: where stock truncates, past EOF is SIGBUS */
+		race_print("tail_lost round=%lu off=%zu size=%lld file=%s mr=%s",
 			   r->rounds, off, (long long)st.st_size,
 			   !memcmp(buf, zero, 4096) ? "zero" : "other",
-			   !memcmp(r->tail + off, mrbuf, 4096) ? "data" : "other",
-			   !memcmp(r->map + off, mrbuf, 4096) ? "data" :
-			   !memcmp(r->map + off, zero, 4096) ? "zero" : "other");
+			   !memcmp(r->tail + off, mrbuf, 4096) ? "data" : "other");
 		memcpy(r->tail + off, mrbuf, 4096);
 	}
 	return true;
@@ -325,9 +325,11 @@ static void race_run(struct __test_metadata *_metadata, struct race *r,
 	atomic_store(&r->stop, false);
 	ASSERT_EQ(0, pthread_create(&thread, NULL, racer, r));
 	/* Until the time is up and the racer did something (a slow first
-	 * drop_caches refills the 9p root's caches), at most 5 times longer */
+	 * drop_caches refills the 9p root's caches) and min_reg MRs got
+	 * through it, at most 5 times longer */
 	while (!atomic_load(&r->stop) &&
-	       ((now = race_now()) < end || (!r->ops && now < last)))
+	       ((now = race_now()) < end ||
+		((!r->ops || r->reg_ok < r->min_reg) && now < last)))
 		race_round(r);
 	atomic_store(&r->stop, true);
 	ASSERT_EQ(0, pthread_join(thread, NULL));
@@ -851,6 +853,8 @@ TEST_F_TIMEOUT(races_file, truncate, RACE_TIMEOUT)
 
 	VT_RETURN_IF_SKIPPED();
 	self->r.efault_ok = true;
+	/* Few registrations get through the truncates on a loaded host */
+	self->r.min_reg = vt_kernel_refuses_file_pins() ? 0 : 10;
 	self->r.tail = vt_alloc(RACE_LEN, 0);
 	ASSERT_NE(NULL, self->r.tail);
 	vt_fill(self->r.tail, RACE_LEN, seeds[1]);
