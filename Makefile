@@ -12,6 +12,9 @@
 #
 # make crash    every crash state of the churn, replayed from a dm
 #               log-writes log and checked (FS=, STATES=, KERNEL=)
+# make stress   the adversarial matrix: failed allocations under the copies
+#               and a balloon, 8 KiB bios, md raid5, dm-crypt, btrfs raid1
+#               with compression, 10,000 file MRs (CASES=, SECS=, KERNEL=)
 # make kernels  build/{stock,patched}/bzImage (Debian's 6.1) and
 #               build/{stock,patched}-6.12/bzImage (Debian's 6.12; DEBUG=1:
 #               the debug profile); make deps  Debian packages; make clean
@@ -23,7 +26,7 @@ KERNEL_IMAGES := $(BUILD)/stock/bzImage $(BUILD)/patched/bzImage \
 		 $(BUILD)/stock-6.12/bzImage $(BUILD)/patched-6.12/bzImage
 
 .PHONY: all deps kernels verbs-tests umem rxe-tools check check-full demo checkpatch bench \
-	bench-reg check-debug peer-tests two-node fio-mr powercut churn powercut-churn crash clean FORCE
+	bench-reg check-debug peer-tests two-node fio-mr powercut churn powercut-churn crash stress clean FORCE
 
 # One kernel build at a time (2 cores): kernels builds its images in the
 # order listed, each line's stock before its patched (ccache shares what
@@ -75,6 +78,15 @@ crash: deps
 	$(if $(findstring /,$(CRASH_KERNEL)),,$(MAKE) $(BUILD)/$(CRASH_KERNEL)/bzImage)
 	scripts/crash --kernel $(CRASH_KERNEL) $(if $(FS),--fs "$(FS)") \
 		$(if $(STATES),--states $(STATES))
+
+# make stress [CASES="noio sectors8 raid5 crypt raid1z mrs"] [SECS=20]
+# [KERNEL=patched|...|PATH]: the adversarial matrix of issue #17, each case
+# bounded in time (stress/README.md)
+STRESS_KERNEL := $(or $(KERNEL),patched)
+stress: deps
+	$(if $(findstring /,$(STRESS_KERNEL)),,$(MAKE) $(BUILD)/$(STRESS_KERNEL)/bzImage)
+	scripts/stress --kernel $(STRESS_KERNEL) $(if $(CASES),--cases "$(CASES)") \
+		$(if $(SECS),--secs $(SECS))
 
 check-full: deps
 	KERNELS="stock patched stock-6.12 patched-6.12" scripts/check

@@ -274,10 +274,10 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 	} while (!ret && churn_now_ms() < cut_at);
 
 	snprintf(line, sizeof(line),
-		 "# event=%s after_ms=%ld gen=%ld gen_done=%ld synced_gen=%ld writes=%ld fsyncs=%ld syncs=%ld redirtied=%+ld bounced=%+ld bounce_failed=%+ld file_pins=%d\n",
+		 "# event=%s after_ms=%ld gen=%ld gen_done=%ld synced_gen=%ld writes=%ld fsyncs=%ld syncs=%ld fsync_max_ms=%ld redirtied=%+ld bounced=%+ld bounce_failed=%+ld file_pins=%d\n",
 		 cut ? "cut" : "done", churn_now_ms() - t0, c.gen,
 		 c.sh->gen_done, c.sh->synced_gen, c.writes, c.sh->fsyncs,
-		 c.sh->syncs,
+		 c.sh->syncs, c.sh->fsync_max_ms,
 		 redirtied0 < 0 ? 0 : vt_vmstat("longterm_file_pin_redirtied") -
 				      redirtied0,
 		 bounced0 < 0 ? 0 : vt_vmstat("longterm_file_pin_bounced") -

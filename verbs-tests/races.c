@@ -66,6 +66,7 @@ struct race {
 	int		kmsg;
 	bool		efault_ok;	/* the memory may be gone */
 	bool		check_data;	/* the mapping stays: check it */
+	bool		refused;	/* writable MRs of the file are EFAULT */
 	unsigned long	min_reg;	/* go on (up to 5x) until this many MRs */
 	char		*tail;		/* the truncate race's source, RACE_LEN */
 	struct ibv_mr	*tail_mr;
@@ -170,6 +171,8 @@ static void race_setup(struct __test_metadata *_metadata, struct race *r,
 	if (fs && !vt_fs_is(dir, fs))
 		SKIP(return, "%s is not a mounted %s", dir, fs);
 	r->dir = fs ? dir : NULL;
+	/* Upstream refuses writable pins of files with writeback, not shmem */
+	r->refused = fs && strcmp(fs, "tmpfs") && vt_kernel_refuses_file_pins();
 	ASSERT_EQ(0, vt_init_ctx(&r->ctx));
 	for (i = 0; i < 2; i++) {
 		r->src[i] = vt_alloc(XFER_LEN, 0);
@@ -352,7 +355,7 @@ static void race_run(struct __test_metadata *_metadata, struct race *r,
 	 * Where upstream refuses writable file MRs (since 6.5) every
 	 * registration of a file variant is EFAULT: no race was run.
 	 */
-	if (r->dir && vt_kernel_refuses_file_pins()) {
+	if (r->refused) {
 		VT_TODO("writable file MRs refused (EFAULT)");
 		EXPECT_LT(0UL, r->reg_ok) TH_LOG("every registration refused");
 	}
@@ -768,7 +771,7 @@ TEST_F_TIMEOUT(races, kill9, RACE_TIMEOUT)
 
 	VT_RETURN_IF_SKIPPED();
 	/* Its children register what race_run() does: refused there alike */
-	if (self->r.dir && vt_kernel_refuses_file_pins())
+	if (self->r.refused)
 		VT_TODO("writable file MRs refused (EFAULT)");
 	cs = mmap(NULL, sizeof(*cs), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -824,6 +827,8 @@ FIXTURE_VARIANT(races_file) {
 };
 
 FIXTURE_VARIANT_ADD(races_file, ext4) { .fs = "ext4", .dir = "/mnt/ext4", };
+/* shmem: no writeback, but a truncate of it is refused over a write pin */
+FIXTURE_VARIANT_ADD(races_file, tmpfs) { .fs = "tmpfs", .dir = "/dev/shm", };
 
 FIXTURE_SETUP(races_file)
 {
@@ -844,17 +849,21 @@ FIXTURE_TEARDOWN(races_file)
  * round) not in the file when read back (the page truncated and the file
  * grown again).  With the series a registration that races
  * with a truncate either makes the truncate fail or fails itself (EFAULT,
- * counted as reg_efault), so none may be cut; stock truncates under MRs,
- * where it is only reported (file_mr's truncate tests expect that).
+ * counted as reg_efault), so none may be cut.  A kernel without pin
+ * records truncates under MRs: where it registered them (stock 6.1; stock
+ * 6.12 on tmpfs, whose pins upstream allows) that is an expected failure.
+ * The tmpfs variant: shmem has no writeback, and the truncate of it is
+ * refused all the same.
  */
 TEST_F_TIMEOUT(races_file, truncate, RACE_TIMEOUT)
 {
+	char name[64];
 	struct stat st;
 
 	VT_RETURN_IF_SKIPPED();
 	self->r.efault_ok = true;
 	/* Few registrations get through the truncates on a loaded host */
-	self->r.min_reg = vt_kernel_refuses_file_pins() ? 0 : 10;
+	self->r.min_reg = self->r.refused ? 0 : 10;
 	self->r.tail = vt_alloc(RACE_LEN, 0);
 	ASSERT_NE(NULL, self->r.tail);
 	vt_fill(self->r.tail, RACE_LEN, seeds[1]);
@@ -862,22 +871,27 @@ TEST_F_TIMEOUT(races_file, truncate, RACE_TIMEOUT)
 				     VT_MR_ACCESS);
 	ASSERT_NE(NULL, self->r.tail_mr);
 	race_baseline(_metadata, &self->r);
-	race_run(_metadata, &self->r, "races_file.ext4.truncate", race_truncate);
+	snprintf(name, sizeof(name), "races_file.%s.truncate", variant->fs);
+	race_run(_metadata, &self->r, name, race_truncate);
 	ASSERT_EQ(0, fstat(self->r.fd, &st));
 	EXPECT_EQ(RACE_LEN, (size_t)st.st_size);
-	if (vt_kernel_records_pins())
-		EXPECT_EQ(0UL, self->r.trunc_pinned)
-			TH_LOG("%lu MRs cut by a truncate", self->r.trunc_pinned);
+	/* Without records nothing refuses the truncate: it cuts the MRs */
+	if (!vt_kernel_records_pins() && self->r.reg_ok)
+		VT_TODO("no long-term file pin records: %lu MRs registered, a truncate cuts them",
+			self->r.reg_ok);
+	EXPECT_EQ(0UL, self->r.trunc_pinned)
+		TH_LOG("%lu MRs cut by a truncate", self->r.trunc_pinned);
 }
 
 /* fsync and fdatasync while MRs come and go; the last write is in the file */
 TEST_F_TIMEOUT(races_file, fsync, RACE_TIMEOUT)
 {
-	char buf[XFER_LEN];
+	char buf[XFER_LEN], name[64];
 
 	VT_RETURN_IF_SKIPPED();
 	self->r.check_data = true;
-	race_run(_metadata, &self->r, "races_file.ext4.fsync", race_fsync);
+	snprintf(name, sizeof(name), "races_file.%s.fsync", variant->fs);
+	race_run(_metadata, &self->r, name, race_fsync);
 	EXPECT_EQ(0, fsync(self->r.fd));
 	ASSERT_EQ(0, vt_read_file(self->r.fd, buf, XFER_LEN));
 	if (self->r.reg_ok)

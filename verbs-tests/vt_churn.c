@@ -80,7 +80,7 @@ static uint64_t churn_rand(struct churn *c)
 static void churn_syncer(struct churn *c, const char *path, int sync_every)
 {
 	struct churn_shared *sh = c->sh;
-	long gen, n = 0;
+	long gen, t, n = 0;
 	int fd, err;
 
 	fd = open(path, O_RDWR);
@@ -92,10 +92,14 @@ static void churn_syncer(struct churn *c, const char *path, int sync_every)
 		usleep(1000);
 	while (!sh->stop) {
 		gen = sh->gen_done;
+		t = churn_now_ms();
 		if (fsync(fd)) {
 			sh->sync_err = errno;
 			_exit(1);
 		}
+		t = churn_now_ms() - t;
+		if (t > sh->fsync_max_ms)
+			sh->fsync_max_ms = t;
 		sh->synced_gen = gen;
 		sh->fsyncs++;
 		if (c->after_fsync) {

@@ -26,6 +26,7 @@ struct churn_shared {
 	volatile long	syncs;
 	volatile int	sync_err;	/* errno of a failed fsync() or 0 */
 	volatile long	hook_gen;	/* the last synced_gen after_fsync() took */
+	volatile long	fsync_max_ms;	/* the longest fsync() so far */
 };
 
 struct churn {
