@@ -7,24 +7,28 @@
  * registers NR writable MRs of one page each over it (NR records of
  * long-term write pins where the kernel keeps them), then deregisters them
  * all.  A child process forked before any verbs resource exists, which
- * registers nothing, writes 4 KiB into a file of its own in DIR and
- * fsync()s it FSYNCS times with no MR registered, then FSYNCS times with
- * all of them registered, in each of ROUNDS rounds: the two conditions
- * alternate, so that a drift in the guest's speed falls on both.  It
+ * registers nothing, times fsync() of a file of its own in DIR, with no MR
+ * registered and then with all of them registered, in each of ROUNDS
+ * rounds: FSYNCS times a 4 KiB pwrite() and its fsync() ("dirty": the
+ * disk's flush dominates), then 10 * FSYNCS times fsync() of the file
+ * left clean ("clean": what the kernel does before it finds nothing to
+ * write, where a walk of every record would show).  The two conditions
+ * alternate, so that a drift in the guest's speed falls on both, and the
+ * MR file is written back after registering and after deregistering, so
+ * that its writeback falls on neither.  It
  * prints
- *   # mr_many: mrs=NR rounds=R fsyncs=F none_us=MEAN/P90 with_us=MEAN/P90
- *       ratio=X.XXX ratio_min=X.XXX ratio_max=X.XXX reg_ms=T dereg_ms=T
+ *   # mr_many: mrs=NR rounds=R fsyncs=F dirty_us=NONE/WITH
+ *       dirty_ratio=X dirty_min=X dirty_max=X clean_us=NONE/WITH
+ *       clean_ratio=X clean_min=X clean_max=X reg_ms=T dereg_ms=T
  *       records=N pins_left=N
- * none and with: the mean and 90th percentile fsync() latency (write
- * included), over all rounds, without and with the MRs; ratio: the means'
- * quotient, ratio_min and ratio_max: the lowest and highest of the rounds'
- * own; reg_ms, dereg_ms: to register and deregister all NR, per round;
- * records: the lines of /proc/self/file_pins with the MRs registered (0 on
- * a kernel without pin records); pins_left: FOLL_PIN pins still held at
- * the end.  The means, not the medians: a guest's clock may tick in
- * milliseconds, and a mean over many fsyncs does not.
+ * NONE, WITH: the mean latency (microseconds) over all rounds without and
+ * with the MRs; *_ratio: the median over the rounds of each round's
+ * WITH/NONE, *_min and *_max the lowest and highest; reg_ms, dereg_ms: to
+ * register and deregister all NR, per round; records: the lines of
+ * /proc/self/file_pins with the MRs registered (0 on a kernel without pin
+ * records); pins_left: FOLL_PIN pins still held at the end.
  *
- * Exit status: 0 once every round ran (the caller judges the ratio), 2 on
+ * Exit status: 0 once every round ran (the caller judges the ratios), 2 on
  * any error.
  */
 #include <errno.h>
@@ -40,11 +44,16 @@
 
 #include "vt.h"
 
-/* What the child measures, and when: in shared memory */
+#define MM_MAX_ROUNDS	100
+
+/* What the child is to do, and its results: in shared memory */
 struct mm_shared {
 	volatile int	cmd;		/* MM_* for the child */
 	volatile int	done;		/* the child's count of commands done */
 	volatile int	err;		/* the child's errno, or 0 */
+	/* per command (round * 2, + 1 with the MRs): mean microseconds */
+	double		dirty[2 * MM_MAX_ROUNDS];
+	double		clean[2 * MM_MAX_ROUNDS];
 };
 
 enum { MM_IDLE, MM_NONE, MM_WITH, MM_EXIT };
@@ -56,8 +65,8 @@ static void usage(const char *argv0)
 	printf("\n");
 	printf("Options:\n");
 	printf("  -n mrs      file MRs of one page each (default 10000)\n");
-	printf("  -f fsyncs   fsyncs per condition and round (default 100)\n");
-	printf("  -r rounds   rounds, each without then with the MRs (default 3)\n");
+	printf("  -f fsyncs   dirty fsyncs per condition and round, and 10x as many clean (default 200)\n");
+	printf("  -r rounds   rounds, each without then with the MRs (default 10)\n");
 }
 
 static long now_us(void)
@@ -68,31 +77,16 @@ static long now_us(void)
 	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 }
 
-/* The mean of @n longs */
-static double mean(const long *v, long n)
-{
-	double sum = 0;
-	long i;
-
-	for (i = 0; i < n; i++)
-		sum += v[i];
-	return sum / n;
-}
-
-static int cmp_long(const void *a, const void *b)
-{
-	long x = *(const long *)a, y = *(const long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The child: FSYNCS timed write+fsync of its own file per command */
-static void mm_child(struct mm_shared *sh, const char *path, long *none,
-		     long *with, int fsyncs)
+/*
+ * The child: per command, @fsyncs timed pwrite+fsync of its own file, then
+ * 10 * @fsyncs timed fsyncs of it clean; the means go to sh->dirty[] and
+ * sh->clean[] at the command's number.
+ */
+static void mm_child(struct mm_shared *sh, const char *path, int fsyncs)
 {
 	static char buf[4096];
 	int fd, cmd, done = 0, i;
-	long t, *out;
+	long t, t0;
 
 	fd = open(path, O_RDWR);
 	if (fd < 0) {
@@ -104,22 +98,61 @@ static void mm_child(struct mm_shared *sh, const char *path, long *none,
 			usleep(200);
 		if (cmd == MM_EXIT)
 			break;
-		out = (cmd == MM_NONE ? none : with) + (done / 2) * fsyncs;
+		t0 = now_us();
 		for (i = 0; i < fsyncs; i++) {
 			buf[0] = i;
-			t = now_us();
 			if (pwrite(fd, buf, sizeof(buf), 0) != sizeof(buf) ||
 			    fsync(fd)) {
 				sh->err = errno;
 				_exit(2);
 			}
-			out[i] = now_us() - t;
 		}
+		t = now_us();
+		sh->dirty[done] = (double)(t - t0) / fsyncs;
+		for (i = 0; i < 10 * fsyncs; i++) {
+			if (fsync(fd)) {
+				sh->err = errno;
+				_exit(2);
+			}
+		}
+		sh->clean[done] = (double)(now_us() - t) / (10 * fsyncs);
 		sh->cmd = MM_IDLE;
 		sh->done = ++done;
 	}
 	close(fd);
 	_exit(0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Of @rounds rounds' latencies @v (without, with, without, ...): the means
+ * without and with into @none and @with; the median, lowest and highest of
+ * the rounds' with/without into @q.
+ */
+static void mm_ratios(const double *v, long rounds, double *none,
+		      double *with, double q[3])
+{
+	double r[MM_MAX_ROUNDS];
+	long i;
+
+	*none = 0;
+	*with = 0;
+	for (i = 0; i < rounds; i++) {
+		*none += v[2 * i] / rounds;
+		*with += v[2 * i + 1] / rounds;
+		r[i] = v[2 * i + 1] / v[2 * i];
+	}
+	qsort(r, rounds, sizeof(r[0]), cmp_double);
+	q[0] = rounds % 2 ? r[rounds / 2] :
+			    (r[rounds / 2 - 1] + r[rounds / 2]) / 2;
+	q[1] = r[0];
+	q[2] = r[rounds - 1];
 }
 
 /* Have the child run @cmd and wait for it; 0, or -1 when it failed */
@@ -132,6 +165,21 @@ static int mm_run(struct mm_shared *sh, int cmd)
 		if (sh->err)
 			return -1;
 		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * Write back the MR file: registering for write faults its pages in dirty,
+ * and releasing the pins dirties them again; their writeback in the
+ * background would fall on the child's fsyncs of one condition only.
+ */
+static int mm_settle(int fd)
+{
+	if (fsync(fd)) {
+		fprintf(stderr, "Couldn't fsync the MR file: %s\n",
+			strerror(errno));
+		return -1;
 	}
 	return 0;
 }
@@ -154,9 +202,9 @@ static long file_pins_lines(void)
 
 int main(int argc, char *argv[])
 {
-	long nr = 10000, fsyncs = 100, rounds = 3, reg_ms = 0, dereg_ms = 0;
-	long acq0, rel0, acq, rel, records = 0, i, r, t, n, *none, *with;
-	double q, qmin = 0, qmax = 0;
+	long nr = 10000, fsyncs = 200, rounds = 10, reg_ms = 0, dereg_ms = 0;
+	long acq0, rel0, acq, rel, records = 0, i, r, t;
+	double dn, dw, cn, cw, dq[3], cq[3];
 	char path[PATH_MAX], other[PATH_MAX];
 	struct ibv_context *context = NULL;
 	struct ibv_mr **mrs = NULL;
@@ -186,22 +234,20 @@ int main(int argc, char *argv[])
 		}
 	}
 	if (optind != argc - 1 || nr < 1 || nr > 1000000 || fsyncs < 1 ||
-	    fsyncs > 100000 || rounds < 1 || rounds > 100) {
+	    fsyncs > 100000 || rounds < 1 || rounds > MM_MAX_ROUNDS) {
 		fprintf(stderr, "%s: need DIR, 1 <= mrs <= 1000000, 1 <= fsyncs <= 100000, 1 <= rounds <= 100\n",
 			argv[0]);
 		usage(argv[0]);
 		return 2;
 	}
 
-	sh = mmap(NULL, sizeof(*sh) + 2 * rounds * fsyncs * sizeof(long),
-		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		fprintf(stderr, "Couldn't map the shared page: %s\n",
 			strerror(errno));
 		return 2;
 	}
-	none = (long *)(sh + 1);
-	with = none + rounds * fsyncs;
 	ofd = vt_make_file(argv[optind], 4096, 0, other);
 	if (ofd < 0) {
 		fprintf(stderr, "Couldn't create a file in %s: %s\n",
@@ -217,7 +263,7 @@ int main(int argc, char *argv[])
 		return 2;
 	}
 	if (!child)
-		mm_child(sh, other, none, with, fsyncs);
+		mm_child(sh, other, fsyncs);
 
 	if (vt_pins(&acq0, &rel0))
 		acq0 = rel0 = 0;
@@ -252,6 +298,9 @@ int main(int argc, char *argv[])
 		}
 		reg_ms += (now_us() - t) / 1000;
 		records = file_pins_lines();
+		/* What registering dirtied is not the child's to write */
+		if (mm_settle(fd))
+			goto out;
 		if (mm_run(sh, MM_WITH))
 			goto child_failed;
 		t = now_us();
@@ -264,25 +313,17 @@ int main(int argc, char *argv[])
 			mrs[i] = NULL;
 		}
 		dereg_ms += (now_us() - t) / 1000;
+		if (mm_settle(fd))
+			goto out;
 	}
 
-	for (r = 0; r < rounds; r++) {
-		q = mean(with + r * fsyncs, fsyncs) /
-		    mean(none + r * fsyncs, fsyncs);
-		if (!r || q < qmin)
-			qmin = q;
-		if (!r || q > qmax)
-			qmax = q;
-	}
-	n = rounds * fsyncs;
-	q = mean(with, n) / mean(none, n);
-	qsort(none, n, sizeof(long), cmp_long);
-	qsort(with, n, sizeof(long), cmp_long);
+	mm_ratios(sh->dirty, rounds, &dn, &dw, dq);
+	mm_ratios(sh->clean, rounds, &cn, &cw, cq);
 	if (vt_pins(&acq, &rel))
 		acq = rel = 0;
-	printf("# mr_many: mrs=%ld rounds=%ld fsyncs=%ld none_us=%.0f/%ld with_us=%.0f/%ld ratio=%.3f ratio_min=%.3f ratio_max=%.3f reg_ms=%ld dereg_ms=%ld records=%ld pins_left=%ld\n",
-	       nr, rounds, fsyncs, mean(none, n), none[n * 9 / 10],
-	       mean(with, n), with[n * 9 / 10], q, qmin, qmax, reg_ms / rounds, dereg_ms / rounds, records,
+	printf("# mr_many: mrs=%ld rounds=%ld fsyncs=%ld dirty_us=%.0f/%.0f dirty_ratio=%.3f dirty_min=%.3f dirty_max=%.3f clean_us=%.1f/%.1f clean_ratio=%.3f clean_min=%.3f clean_max=%.3f reg_ms=%ld dereg_ms=%ld records=%ld pins_left=%ld\n",
+	       nr, rounds, fsyncs, dn, dw, dq[0], dq[1], dq[2], cn, cw, cq[0],
+	       cq[1], cq[2], reg_ms / rounds, dereg_ms / rounds, records,
 	       (acq - rel) - (acq0 - rel0));
 	ret = 0;
 	goto out;
