@@ -43,6 +43,13 @@
  * to HI.  The last line of -k is "# lost_bytes=B": the bytes of both
  * files that hold neither.
  *
+ * With -n (make stress: stress/README.md), once the syncer stopped and a
+ * last fsync() returned ("# event=synced gen=G final_fsync_ms=T"), the
+ * file is read back with O_DIRECT while the MR is still registered, and
+ *   # disk gen=G current=X stale=X zero=X garbage=X (O_DIRECT)
+ *   # disk_lost_bytes=B
+ * tell what a power cut would leave: B bytes not holding generation G.
+ *
  * Exit status: 0 (-n or -k: all went well; else the cut comes first), 1
  * when -k finds bytes that are not current, 2 on any other error.
  */
@@ -114,6 +121,8 @@ clean_fd:
 }
 
 /* Print a line and get it out of the UART before anything else happens */
+static long cw_check_disk(const char *path, size_t size, long gen);
+
 static void cw_say(const char *line)
 {
 	fputs(line, stdout);
@@ -290,7 +299,13 @@ static int cw_write(const char *path, size_t size, size_t chunk, long cut_s,
 		cw_power_cut();
 		return 2;	/* still running: the cut failed */
 	}
+	t0 = churn_now_ms();
 	if (churn_stop_syncer(&c) || fsync(c.fd))
+		goto clean;
+	printf("# event=synced gen=%ld final_fsync_ms=%ld\n", c.gen,
+	       churn_now_ms() - t0);
+	/* What the disk holds now, with the MR still registered */
+	if (cw_check_disk(path, size, c.gen) < 0)
 		goto clean;
 	if (dm) {
 		/* The syncer wrote a CPU record after each of its fsyncs */
@@ -310,6 +325,54 @@ clean:
 	if (marks.cpu_fd >= 0)
 		close(marks.cpu_fd);
 	return 2;
+}
+
+/*
+ * Read @path (@size bytes) from the disk, with O_DIRECT: once fsync()
+ * returned, the page cache has nothing dirty left to write first, so this
+ * is what a power cut would leave.  Prints
+ *   # disk gen=G current= stale= zero= garbage= (O_DIRECT)
+ *   # disk_lost_bytes=B
+ * B: the bytes not holding generation @gen.  Returns B; 0 with "# disk
+ * unreadable" and no disk_lost_bytes line for a filesystem without
+ * O_DIRECT; -1 when the read fails.
+ */
+static long cw_check_disk(const char *path, size_t size, long gen)
+{
+	struct churn_tally t;
+	size_t done = 0;
+	ssize_t n;
+	void *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_DIRECT);
+	if (fd < 0) {
+		printf("# disk unreadable: %s\n", strerror(errno));
+		return 0;
+	}
+	if (posix_memalign(&buf, 4096, size)) {
+		close(fd);
+		return -1;
+	}
+	while (done < size) {
+		n = pread(fd, (char *)buf + done, size - done, done);
+		if (n <= 0)
+			break;
+		done += n;
+	}
+	close(fd);
+	if (done < size) {
+		fprintf(stderr, "Couldn't read %s with O_DIRECT: %s\n", path,
+			strerror(errno));
+		free(buf);
+		return -1;
+	}
+	churn_tally(buf, size, gen, gen, &t);
+	printf("# disk gen=%ld current=%zu stale=%zu zero=%zu garbage=%zu (O_DIRECT)\n",
+	       gen, t.current, t.stale, t.zero, t.garbage);
+	printf("# disk_lost_bytes=%zu\n", size - t.current);
+	free(buf);
+	return size - t.current;
 }
 
 /* Bytes of the MR file @path not holding generations @lo..@hi; -1: unreadable */

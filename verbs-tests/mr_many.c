@@ -13,7 +13,8 @@
  * disk's flush dominates), then 10 * FSYNCS times fsync() of the file
  * left clean ("clean": what the kernel does before it finds nothing to
  * write, where a walk of every record would show).  The two conditions
- * alternate, so that a drift in the guest's speed falls on both, and the
+ * alternate, each round starting with the other one, so that a drift in
+ * the guest's speed falls on both, and the
  * MR file is written back after registering and after deregistering, so
  * that its writeback falls on neither.  It
  * prints
@@ -80,12 +81,12 @@ static long now_us(void)
 /*
  * The child: per command, @fsyncs timed pwrite+fsync of its own file, then
  * 10 * @fsyncs timed fsyncs of it clean; the means go to sh->dirty[] and
- * sh->clean[] at the command's number.
+ * sh->clean[], without the MRs at 2 * round, with them at 2 * round + 1.
  */
 static void mm_child(struct mm_shared *sh, const char *path, int fsyncs)
 {
 	static char buf[4096];
-	int fd, cmd, done = 0, i;
+	int fd, cmd, done = 0, slot, i;
 	long t, t0;
 
 	fd = open(path, O_RDWR);
@@ -98,6 +99,8 @@ static void mm_child(struct mm_shared *sh, const char *path, int fsyncs)
 			usleep(200);
 		if (cmd == MM_EXIT)
 			break;
+		/* each round runs one of each: without at 2r, with at 2r + 1 */
+		slot = done / 2 * 2 + (cmd == MM_WITH);
 		t0 = now_us();
 		for (i = 0; i < fsyncs; i++) {
 			buf[0] = i;
@@ -108,14 +111,14 @@ static void mm_child(struct mm_shared *sh, const char *path, int fsyncs)
 			}
 		}
 		t = now_us();
-		sh->dirty[done] = (double)(t - t0) / fsyncs;
+		sh->dirty[slot] = (double)(t - t0) / fsyncs;
 		for (i = 0; i < 10 * fsyncs; i++) {
 			if (fsync(fd)) {
 				sh->err = errno;
 				_exit(2);
 			}
 		}
-		sh->clean[done] = (double)(now_us() - t) / (10 * fsyncs);
+		sh->clean[slot] = (double)(now_us() - t) / (10 * fsyncs);
 		sh->cmd = MM_IDLE;
 		sh->done = ++done;
 	}
@@ -283,8 +286,9 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
+	/* Even rounds measure without the MRs first, odd ones with */
 	for (r = 0; r < rounds; r++) {
-		if (mm_run(sh, MM_NONE))
+		if (!(r & 1) && mm_run(sh, MM_NONE))
 			goto child_failed;
 		t = now_us();
 		for (i = 0; i < nr; i++) {
@@ -315,6 +319,8 @@ int main(int argc, char *argv[])
 		dereg_ms += (now_us() - t) / 1000;
 		if (mm_settle(fd))
 			goto out;
+		if ((r & 1) && mm_run(sh, MM_NONE))
+			goto child_failed;
 	}
 
 	mm_ratios(sh->dirty, rounds, &dn, &dw, dq);
