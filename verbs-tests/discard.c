@@ -246,16 +246,26 @@ FIXTURE_TEARDOWN(discard)
 		unlink(self->path);
 }
 
+/* A new, unlinked file of @len bytes holding SEED_CLONE: its fd, or -1 */
+static int discard_other(FIXTURE_DATA(discard) *self, off_t len)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	fd = vt_make_file(self->dir, len, SEED_CLONE, path);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
 /* Share the blocks of a new file holding SEED_CLONE at @off of the file */
 static int discard_clone(FIXTURE_DATA(discard) *self, off_t off, off_t len)
 {
-	char path[PATH_MAX];
 	int fd, ret;
 
-	fd = vt_make_file(self->dir, len, SEED_CLONE, path);
+	fd = discard_other(self, len);
 	if (fd < 0)
 		return -1;
-	unlink(path);
 	ret = ioctl(self->fd, FICLONERANGE, &(struct file_clone_range) {
 		.src_fd		= fd,
 		.src_length	= len,
@@ -273,14 +283,12 @@ static int discard_clone(FIXTURE_DATA(discard) *self, off_t off, off_t len)
 static int discard_do_swapext(FIXTURE_DATA(discard) *self, bool as_tmp)
 {
 	struct discard_xfs_swapext sx = { .sx_length = FILE_LEN };
-	char path[PATH_MAX];
 	int fd, target, ret;
 	struct stat st;
 
-	fd = vt_make_file(self->dir, FILE_LEN, SEED_CLONE, path);
+	fd = discard_other(self, FILE_LEN);
 	if (fd < 0)
 		return -1;
-	unlink(path);
 	target = as_tmp ? fd : self->fd;
 	sx.sx_fdtarget = target;
 	sx.sx_fdtmp = as_tmp ? self->fd : fd;
@@ -298,15 +306,13 @@ static int discard_do_swapext(FIXTURE_DATA(discard) *self, bool as_tmp)
 
 /* XFS_IOC_EXCHANGE_RANGE: a new file's SEED_CLONE for @len bytes at @off */
 static int discard_do_exchange(FIXTURE_DATA(discard) *self, off_t off,
-			    off_t len)
+			       off_t len)
 {
-	char path[PATH_MAX];
 	int fd, ret;
 
-	fd = vt_make_file(self->dir, len, SEED_CLONE, path);
+	fd = discard_other(self, len);
 	if (fd < 0)
 		return -1;
-	unlink(path);
 	ret = ioctl(self->fd, DISCARD_XFS_IOC_EXCHANGE_RANGE,
 		    &(struct discard_xfs_exchange_range) {
 		.file1_fd	= fd,

@@ -478,59 +478,61 @@ static void *race_fork(void *arg)
 	return NULL;
 }
 
-/* Cut the file to half its size (ETXTBSY over a write pin), grow it back */
-static void *race_truncate(void *arg)
+/* Count a cut's outcome (@ret: its return): false when it failed */
+static bool race_cut_done(struct race *r, int ret, const char *what)
 {
-	struct race *r = arg;
-	unsigned int seed = 4;
+	if (!ret) {
+		r->op_done++;
+	} else if (errno == ETXTBSY) {	/* over a write pin */
+		r->op_refused++;
+	} else {
+		race_op_failed(r, what);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Cut the second half of the file, round after round (ETXTBSY over a write
+ * pin): truncate the file to half its size and grow it back, or punch a
+ * hole there (the size stays, the blocks come back with the next write)
+ */
+static void race_cut(struct race *r, bool punch)
+{
+	unsigned int seed = punch ? 7 : 4;
+	int ret;
 
 	while (!atomic_load(&r->stop)) {
-		if (!ftruncate(r->fd, RACE_LEN / 2)) {
-			r->op_done++;
-		} else if (errno == ETXTBSY) {
-			r->op_refused++;
-		} else {
-			race_op_failed(r, "ftruncate");
+		ret = punch ? fallocate(r->fd, FALLOC_FL_PUNCH_HOLE |
+					FALLOC_FL_KEEP_SIZE, RACE_LEN / 2,
+					RACE_LEN / 2) :
+			      ftruncate(r->fd, RACE_LEN / 2);
+		if (!race_cut_done(r, ret, punch ?
+				   "fallocate(FALLOC_FL_PUNCH_HOLE)" :
+				   "ftruncate"))
 			break;
-		}
 		race_pause(&seed);
-		if (ftruncate(r->fd, RACE_LEN)) {
+		if (!punch && ftruncate(r->fd, RACE_LEN)) {
 			race_op_failed(r, "ftruncate back");
 			break;
 		}
 		r->ops++;
-		/* Longer at full size, or few registrations get through */
+		/* Longer with the whole file, or few registrations get through */
 		race_pause(&seed);
 		race_pause(&seed);
 		race_pause(&seed);
 	}
+}
+
+static void *race_truncate(void *arg)
+{
+	race_cut(arg, false);
 	return NULL;
 }
 
-/*
- * Punch a hole over the half a truncate would cut (ETXTBSY over a write
- * pin); the size stays, the blocks come back with the next write
- */
 static void *race_punch(void *arg)
 {
-	struct race *r = arg;
-	unsigned int seed = 7;
-
-	while (!atomic_load(&r->stop)) {
-		if (!fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			       RACE_LEN / 2, RACE_LEN / 2)) {
-			r->op_done++;
-		} else if (errno == ETXTBSY) {
-			r->op_refused++;
-		} else {
-			race_op_failed(r, "fallocate(FALLOC_FL_PUNCH_HOLE)");
-			break;
-		}
-		r->ops++;
-		race_pause(&seed);
-		race_pause(&seed);
-		race_pause(&seed);
-	}
+	race_cut(arg, true);
 	return NULL;
 }
 
@@ -882,22 +884,31 @@ FIXTURE_TEARDOWN(races_file)
  * The tmpfs variant: shmem has no writeback, and the truncate of it is
  * refused all the same.
  */
+/*
+ * For a race that cuts the second half of the file: registrations may fail
+ * with EFAULT, and each round RDMA-writes a page of that half from a source
+ * MR (race_tail_lost())
+ */
+static void race_cut_setup(struct __test_metadata *_metadata, struct race *r)
+{
+	r->efault_ok = true;
+	/* Few registrations get through the cuts on a loaded host */
+	r->min_reg = r->refused ? 0 : 10;
+	r->tail = vt_alloc(RACE_LEN, 0);
+	ASSERT_NE(NULL, r->tail);
+	vt_fill(r->tail, RACE_LEN, seeds[1]);
+	r->tail_mr = ibv_reg_mr(r->ctx.pd, r->tail, RACE_LEN, VT_MR_ACCESS);
+	ASSERT_NE(NULL, r->tail_mr);
+	race_baseline(_metadata, r);
+}
+
 TEST_F_TIMEOUT(races_file, truncate, RACE_TIMEOUT)
 {
 	char name[64];
 	struct stat st;
 
 	VT_RETURN_IF_SKIPPED();
-	self->r.efault_ok = true;
-	/* Few registrations get through the truncates on a loaded host */
-	self->r.min_reg = self->r.refused ? 0 : 10;
-	self->r.tail = vt_alloc(RACE_LEN, 0);
-	ASSERT_NE(NULL, self->r.tail);
-	vt_fill(self->r.tail, RACE_LEN, seeds[1]);
-	self->r.tail_mr = ibv_reg_mr(self->r.ctx.pd, self->r.tail, RACE_LEN,
-				     VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->r.tail_mr);
-	race_baseline(_metadata, &self->r);
+	race_cut_setup(_metadata, &self->r);
 	snprintf(name, sizeof(name), "races_file.%s.truncate", variant->fs);
 	race_run(_metadata, &self->r, name, race_truncate);
 	ASSERT_EQ(0, fstat(self->r.fd, &st));
@@ -923,15 +934,7 @@ TEST_F_TIMEOUT(races_file, punch, RACE_TIMEOUT)
 	char name[64];
 
 	VT_RETURN_IF_SKIPPED();
-	self->r.efault_ok = true;
-	self->r.min_reg = self->r.refused ? 0 : 10;
-	self->r.tail = vt_alloc(RACE_LEN, 0);
-	ASSERT_NE(NULL, self->r.tail);
-	vt_fill(self->r.tail, RACE_LEN, seeds[1]);
-	self->r.tail_mr = ibv_reg_mr(self->r.ctx.pd, self->r.tail, RACE_LEN,
-				     VT_MR_ACCESS);
-	ASSERT_NE(NULL, self->r.tail_mr);
-	race_baseline(_metadata, &self->r);
+	race_cut_setup(_metadata, &self->r);
 	snprintf(name, sizeof(name), "races_file.%s.punch", variant->fs);
 	race_run(_metadata, &self->r, name, race_punch);
 	if (!vt_kernel_records_pins() && self->r.reg_ok)
