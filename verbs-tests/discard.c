@@ -442,9 +442,11 @@ static int discard_one_folio(int fd, off_t a, off_t b)
 	}
 	if (!pfn[0])		/* no PFNs without CAP_SYS_ADMIN */
 		goto out;
-	ret = 0;
-	if (pfn[1] != pfn[0] + n ||
-	    pread(kpf, flags, n * 8, (pfn[0] + 1) * 8) != (ssize_t)(n * 8))
+	if (pfn[1] != pfn[0] + n) {
+		ret = 0;
+		goto out;
+	}
+	if (pread(kpf, flags, n * 8, (pfn[0] + 1) * 8) != (ssize_t)(n * 8))
 		goto out;
 	for (i = 0; i < n && (flags[i] & (1ULL << 16)); i++)
 		;
@@ -644,6 +646,40 @@ DISCARD_TEST(collapse_at_end, COLLAPSE(PIN_END, PIN_LEN / 8), ETXTBSY)
 DISCARD_TEST(collapse_after, COLLAPSE(PIN_END + 4096, PIN_LEN / 8),
 	     DISCARD_EDGE)
 DISCARD_TEST(insert_after, INSERT(PIN_END + 4096, PIN_LEN / 8), DISCARD_EDGE)
+
+/*
+ * The MR over the first half of the mapped range only, and a punch of the
+ * block right after it: refused where one large folio holds both (the
+ * widening down to the folio's start), else zeroes there.
+ */
+TEST_F(discard, punch_after_half_mr)
+{
+	const off_t half = PIN_OFF + PIN_LEN / 2;
+	const struct discard_op *op = PUNCH(half, 4096);
+	int err, ret, one;
+
+	VT_RETURN_IF_SKIPPED();
+	self->mr = ibv_reg_mr(self->ctx.pd, self->map, PIN_LEN / 2,
+			      VT_MR_ACCESS);
+	ASSERT_NE(NULL, self->mr)
+		TH_LOG("Couldn't register MR: %s", strerror(errno));
+	one = discard_one_folio(self->fd, half - 4096, half);
+	ASSERT_LE(0, one) TH_LOG("cannot tell the folios at %lld",
+				 (long long)half);
+	err = one ? ETXTBSY : 0;
+	TH_LOG("a pinned folio at the edge: %s", one ? "yes" : "no");
+	if (err)
+		VT_TODO_WITHOUT_PIN_RECORDS("the discard succeeds");
+	else
+		discard_model(op, self->ref, FILE_LEN);
+	ret = discard_do(self, op);
+	if (ret == EOPNOTSUPP)
+		SKIP(return, "%s: %s does not support it", variant->fs, op->name);
+	EXPECT_EQ(err, ret) TH_LOG("%s: %s", op->name, strerror(ret));
+	EXPECT_EQ(0, discard_diff(self, FILE_LEN))
+		TH_LOG("bytes that differ from the expected file after %s",
+		       op->name);
+}
 
 /* A read-only MR over a PROT_READ mapping cannot lose writes: no refusal */
 TEST_F(discard, ro_mr_truncate)
