@@ -315,7 +315,11 @@ static void vt_wd_disarm(void)
 	if (vt_wd_timer)
 		timer_delete(vt_wd_timer);
 	vt_wd_timer = NULL;
-	signal(SIGUSR2, SIG_DFL);
+	/*
+	 * Not SIG_DFL: a signal the timer queued just before it was deleted
+	 * would kill the whole run (seen on a loaded host); SIG_IGN drops it.
+	 */
+	signal(SIGUSR2, SIG_IGN);
 }
 
 /*
